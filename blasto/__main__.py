@@ -1,0 +1,5 @@
+import sys
+
+from blasto.cli import main
+
+sys.exit(main())

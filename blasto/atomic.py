@@ -1,0 +1,88 @@
+"""Atomic file writes: a crash never leaves half a file.
+
+Each writer writes a temporary file in the destination folder, flushes it to disk, then
+renames it over the destination (``os.replace`` is atomic within one file system).
+"""
+
+import contextlib
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+@contextlib.contextmanager
+def atomic_path(path, *, suffix=None):
+    """Yield a temporary path beside ``path``; on success it replaces ``path``.
+
+    Use it for libraries that insist on writing to a file name themselves. On an exception the
+    temporary file is removed and ``path`` is left as it was.
+
+    >>> import tempfile, pathlib
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
+    >>> with atomic_path(target) as tmp:
+    ...     _ = pathlib.Path(tmp).write_text("hello")
+    >>> target.read_text()
+    'hello'
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.", suffix=suffix or (path.suffix + ".tmp")
+    )
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_bytes(path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text(path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path, obj) -> None:
+    """Write ``obj`` as indented JSON to ``path`` atomically."""
+    write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def write_png(path, array: np.ndarray) -> None:
+    """Write a 2-D uint8 (or RGB/RGBA) array as PNG atomically."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(array)).save(buffer, format="PNG")
+    write_bytes(path, buffer.getvalue())
+
+
+def write_npy(path, array: np.ndarray) -> None:
+    """Write a numpy array as ``.npy`` atomically."""
+    with atomic_path(path, suffix=".npy") as tmp:
+        np.save(tmp, np.asarray(array))
+
+
+def write_tiff(path, frames: np.ndarray) -> None:
+    """Write a (T, H, W) uint8 stack as an uncompressed multi-page TIFF atomically.
+
+    Uncompressed and contiguous, so :func:`tifffile.memmap` can read single frames without
+    loading the stack, and Fiji/ImageJ opens it as a stack.
+    """
+    import tifffile
+
+    with atomic_path(path, suffix=".tif") as tmp:
+        tifffile.imwrite(tmp, np.asarray(frames), photometric="minisblack", contiguous=True)

@@ -1,0 +1,149 @@
+"""Shared fixtures: temporary data/models folders, the demo experiment, the real app in Chromium.
+
+Browser tests start ``streamlit run app.py`` on 127.0.0.1 with a free port and drive it with
+Playwright in Debian's chromium (never a downloaded browser).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+@pytest.fixture
+def roots(tmp_path, monkeypatch):
+    """Empty data/ and models/ folders for one test, set in BLASTO_DATA / BLASTO_MODELS."""
+    data, models = tmp_path / "data", tmp_path / "models"
+    data.mkdir()
+    models.mkdir()
+    monkeypatch.setenv("BLASTO_DATA", str(data))
+    monkeypatch.setenv("BLASTO_MODELS", str(models))
+    return data, models
+
+
+@pytest.fixture(scope="session")
+def demo_source(tmp_path_factory):
+    """The full demo (plate movie, truth, ready experiment), written once per test session."""
+    from blasto.demo import write_demo
+
+    root = tmp_path_factory.mktemp("demo-source")
+    write_demo(root)
+    return root
+
+
+@pytest.fixture
+def demo_roots(demo_source, roots):
+    """``roots`` with a private copy of the demo data (and the shipped demo model, if any)."""
+    data, models = roots
+    for item in demo_source.iterdir():
+        target = data / item.name
+        (shutil.copytree if item.is_dir() else shutil.copy2)(item, target)
+    shipped = REPO / "models" / "demo"
+    if shipped.is_dir():
+        shutil.copytree(shipped, models / "demo")
+    return data, models
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class App:
+    """A running ``streamlit run app.py`` server."""
+
+    def __init__(self, data, models):
+        self.data, self.models = Path(data), Path(models)
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = dict(os.environ, BLASTO_DATA=str(data), BLASTO_MODELS=str(models),
+                   BLASTO_TEST="1", PYTHONUNBUFFERED="1")
+        self.log = open(Path(data).parent / f"streamlit-{self.port}.log", "w+")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"),
+             "--server.address", "127.0.0.1", "--server.port", str(self.port),
+             "--server.headless", "true", "--browser.gatherUsageStats", "false",
+             "--server.fileWatcherType", "none", "--server.runOnSave", "false"],
+            cwd=REPO, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"streamlit exited: {self.output()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.3)
+        raise RuntimeError(f"streamlit did not start: {self.output()}")
+
+    def output(self) -> str:
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()
+
+    def stop(self):
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, 15)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, 9)
+        self.log.close()
+
+
+@pytest.fixture
+def app(demo_roots):
+    """The real app serving a private copy of the demo data."""
+    server = App(*demo_roots)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run the README's test command (it installs it).")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    yield page
+    context.close()
+
+
+def wait_for_app(page, timeout=60_000):
+    """Wait until Streamlit has finished running the script (no 'Running...' indicator)."""
+    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout)
+    page.wait_for_function(
+        """() => !document.querySelector('[data-testid="stStatusWidget"]')
+                 || !document.querySelector('[data-testid="stStatusWidget"]').innerText.includes('Running')""",
+        timeout=timeout,
+    )
