@@ -259,6 +259,31 @@ class Experiment:
         for path in (self.mask_path(pool, frame), self.strokes_path(pool, frame)):
             path.unlink(missing_ok=True)
 
+    # -- annotations imported from the lab's train/ and validation/ folders -----------------
+    # They are frames without a pool movie, so they live beside the pools and keep their side.
+    def imported_dir(self, side: str) -> Path:
+        if side not in ("train", "validation"):
+            raise ExperimentError(f"Unknown side {side!r}: use 'train' or 'validation'.")
+        return self.path / "imported" / side
+
+    def imported_pairs(self, side: str) -> list[tuple[Path, Path]]:
+        """(image, mask) PNG paths of imported annotations on ``side``, in import order."""
+        folder = self.imported_dir(side)
+        if not folder.is_dir():
+            return []
+        images = sorted(folder.glob("image*.png"))
+        return [(i, i.with_name(i.name.replace("image", "mask", 1))) for i in images
+                if i.with_name(i.name.replace("image", "mask", 1)).exists()]
+
+    def write_imported_pair(self, side: str, index: int, image: np.ndarray, cell: np.ndarray) -> None:
+        """Store one imported pair: the image (uint8 gray) and its mask (lab PNG, black = cell).
+
+        The mask is written first and the image last, so a half-written pair is never listed.
+        """
+        folder = self.imported_dir(side)
+        atomic.write_png(folder / f"mask{index:04d}.png", encode_lab_mask(cell))
+        atomic.write_png(folder / f"image{index:04d}.png", np.asarray(image, np.uint8))
+
     # -- split --------------------------------------------------------------------------
     def split_of(self, pool: int) -> str | None:
         """'train', 'validation' or None for a pool number."""
