@@ -3,29 +3,17 @@
 Run with ``streamlit run app.py``; the pages in ``pages/`` are the steps of the lab's workflow.
 """
 
-import pandas as pd
 import streamlit as st
 
 from blasto import ui
 from blasto.experiment import delete_experiment, list_experiments, open_experiment
 from blasto.paths import data_root, models_root
 
-
-def experiments_table() -> pd.DataFrame:
-    rows = []
-    for name in list_experiments():
-        with ui.report_errors():
-            s = open_experiment(name).summary()
-            rows.append({
-                "experiment": name,
-                "pools": s["pools"],
-                "frames": s["frames"],
-                "annotated frames": s["annotated_frames"],
-                "train / validation pools": f"{s['train_pools']} / {s['validation_pools']}",
-                "background cleaned": "yes" if s["cleaned"] else "no",
-                "predictions": ", ".join(s["predictions"]) or "-",
-            })
-    return pd.DataFrame(rows)
+PAGES = [
+    ("pages/1_Annotate.py", "Annotate", ":material/draw:", "crop pools, clean the background, draw masks"),
+    ("pages/2_Train.py", "Train", ":material/model_training:", "train the U-Net, watch the loss, stop by hand"),
+    ("pages/3_Review.py", "Review", ":material/monitoring:", "predicted masks beside area over time"),
+]
 
 
 def model_names() -> list[str]:
@@ -35,37 +23,59 @@ def model_names() -> list[str]:
     return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
+def experiment_card(name: str) -> None:
+    """One experiment: what it holds, and a link to each step with it selected."""
+    with st.container(border=True):
+        st.markdown(f"### {name}")
+        with ui.report_errors():
+            summary = open_experiment(name).summary()
+            cols = st.columns(5)
+            cols[0].metric("Pools", summary["pools"])
+            cols[1].metric("Frames per pool", summary["frames"])
+            cols[2].metric("Annotated frames", summary["annotated_frames"])
+            cols[3].metric("Train / validation pools", f"{summary['train_pools']} / {summary['validation_pools']}")
+            cols[4].metric("Background cleaned", "yes" if summary["cleaned"] else "no")
+            if summary["predictions"]:
+                st.caption("Predictions by: " + ", ".join(summary["predictions"]))
+            links = st.columns(len(PAGES))
+            for column, (path, label, icon, _) in zip(links, PAGES):
+                with column:
+                    st.page_link(path, label=f"{label} {name}", icon=icon,
+                                 query_params={"experiment": name})
+
+
+def delete_section() -> None:
+    names = list_experiments()
+    if not names:
+        return
+    with st.expander("Delete an experiment"):
+        name = st.selectbox("Experiment to delete", names, key="delete_name")
+        confirm = st.text_input("Type its name to confirm", key="delete_confirm")
+        if st.button("Delete for good", disabled=confirm != name):
+            with ui.report_errors():
+                delete_experiment(name)
+                st.rerun()
+
+
 def main():
     ui.page_setup("Home")
-    st.title("🧫 blasto")
+    st.title("blasto")
     st.caption("Measure how blastocysts grow and collapse over a time-lapse.")
+    for path, label, icon, what in PAGES:
+        st.page_link(path, label=f"**{label}**: {what}", icon=icon)
 
-    st.page_link("pages/1_Annotate.py", label="**1 · Annotate**: crop pools, clean the background, draw masks", icon="✏️")
-    st.page_link("pages/2_Train.py", label="**2 · Train**: train the U-Net, watch the loss, stop by hand", icon="🏋️")
-    st.page_link("pages/3_Review.py", label="**3 · Review**: predicted masks and area over time", icon="📈")
-
-    st.subheader("Experiments")
-    table = experiments_table()
-    if table.empty:
+    st.header("Experiments")
+    names = list_experiments()
+    if not names:
         st.info(f"No experiments in {data_root()} yet. Crop a movie on the Annotate page, "
                 "or run `python -m blasto demo data`.")
-    else:
-        st.dataframe(table, hide_index=True, width="stretch")
+    for name in names:
+        experiment_card(name)
 
+    st.header("Models")
     models = model_names()
-    st.subheader("Models")
     st.write(", ".join(models) if models else f"No models in {models_root()} yet.")
-
-    with st.expander("Delete an experiment"):
-        names = list_experiments()
-        if names:
-            name = st.selectbox("Experiment to delete", names, key="delete_name")
-            confirm = st.text_input(f"Type the name to confirm", key="delete_confirm")
-            if st.button("Delete for good", disabled=confirm != name):
-                with ui.report_errors():
-                    delete_experiment(name)
-                    st.success(f"Deleted {name}.")
-                    st.rerun()
+    delete_section()
 
 
 main()

@@ -17,7 +17,7 @@ CURRENT = "current_experiment"
 
 
 def page_setup(title: str) -> None:
-    st.set_page_config(page_title=f"blasto · {title}", page_icon="🧫", layout="wide")
+    st.set_page_config(page_title=f"blasto · {title}", page_icon=":material/biotech:", layout="wide")
 
 
 @contextlib.contextmanager

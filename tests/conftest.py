@@ -96,6 +96,8 @@ class App:
         raise RuntimeError(f"streamlit did not start: {self.output()}")
 
     def output(self) -> str:
+        if self.log.closed:
+            return (Path(self.data).parent / f"streamlit-{self.port}.log").read_text()
         self.log.flush()
         self.log.seek(0)
         return self.log.read()
@@ -140,10 +142,10 @@ def page(browser):
 
 
 def wait_for_app(page, timeout=60_000):
-    """Wait until Streamlit has finished running the script (no 'Running...' indicator)."""
-    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout)
-    page.wait_for_function(
-        """() => !document.querySelector('[data-testid="stStatusWidget"]')
-                 || !document.querySelector('[data-testid="stStatusWidget"]').innerText.includes('Running')""",
-        timeout=timeout,
+    """Wait until Streamlit has run the script at least once and is not running it now.
+
+    After a click, the rerun may not have begun yet: wait for the expected content too.
+    """
+    page.wait_for_selector(
+        '[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout
     )
