@@ -1,0 +1,178 @@
+"""The grid of pools on a plate: where each pool's crop box falls in the source movie.
+
+A :class:`Grid` is ``rows`` x ``cols`` equal cells inside outer bounds ``top, left, bottom,
+right`` (source pixels, bottom/right exclusive). Pools are numbered from 1, row by row, as the
+lab counts them, so pool 5 of a 4x4 grid is the first pool of the second row.
+
+:func:`suggest_grid` finds the bounds from one frame: the pools are round and bright on a dark
+plate, so it thresholds the frame (Otsu), takes the ``rows * cols`` largest bright blobs,
+groups their centres into columns and rows, and puts the outer bounds half a pool pitch
+outside the outermost centres. That centres each crop box on its pool.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from blasto.errors import BlastoError
+
+#: Smallest crop box side (source pixels) a grid may produce.
+MIN_BOX = 8
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Outer bounds of a ``rows`` x ``cols`` grid of pools, in source pixels.
+
+    >>> Grid(rows=2, cols=2, top=0, left=10, bottom=100, right=110).boxes()
+    [(0, 10, 50, 60), (0, 60, 50, 110), (50, 10, 100, 60), (50, 60, 100, 110)]
+    """
+
+    rows: int
+    cols: int
+    top: int
+    left: int
+    bottom: int
+    right: int
+
+    def boxes(self) -> list[tuple[int, int, int, int]]:
+        """(top, left, bottom, right) of each pool's box, pool 1 first, row by row."""
+        ys = np.rint(np.linspace(self.top, self.bottom, self.rows + 1)).astype(int)
+        xs = np.rint(np.linspace(self.left, self.right, self.cols + 1)).astype(int)
+        return [
+            (int(ys[r]), int(xs[c]), int(ys[r + 1]), int(xs[c + 1]))
+            for r in range(self.rows)
+            for c in range(self.cols)
+        ]
+
+    @property
+    def n_pools(self) -> int:
+        return self.rows * self.cols
+
+    def to_dict(self) -> dict:
+        """The grid as the manifest stores it."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Grid":
+        """Rebuild a grid from :meth:`to_dict`'s output (a manifest's ``grid``)."""
+        return cls(**{key: int(data[key]) for key in ("rows", "cols", "top", "left", "bottom", "right")})
+
+    def check(self, *, height: int, width: int, source="the movie") -> "Grid":
+        """Return the grid if it fits a ``height`` x ``width`` frame, else raise BlastoError.
+
+        >>> Grid(4, 4, 0, 0, 100, 100).check(height=90, width=100)
+        Traceback (most recent call last):
+        ...
+        blasto.errors.BlastoError: Grid bottom 100 is outside the movie (frames are 100x90 pixels).
+        """
+        if self.rows < 1 or self.cols < 1:
+            raise BlastoError(f"A grid needs at least 1 row and 1 column (got {self.rows}x{self.cols}).")
+        for name, value, limit in (("top", self.top, height), ("left", self.left, width),
+                                   ("bottom", self.bottom, height), ("right", self.right, width)):
+            if not 0 <= value <= limit:
+                raise BlastoError(
+                    f"Grid {name} {value} is outside {source} (frames are {width}x{height} pixels)."
+                )
+        box_h = (self.bottom - self.top) / self.rows
+        box_w = (self.right - self.left) / self.cols
+        if min(box_h, box_w) < MIN_BOX:
+            raise BlastoError(
+                f"Grid boxes would be {box_w:.0f}x{box_h:.0f} pixels: too small (at least "
+                f"{MIN_BOX}x{MIN_BOX}); check the margins and the numbers of rows and columns."
+            )
+        return self
+
+
+def parse_grid(text: str, *, rows: int, cols: int) -> Grid:
+    """A grid from ``"top,left,bottom,right"`` (the command line's ``--grid``).
+
+    >>> parse_grid("10, 20, 410, 420", rows=4, cols=4)
+    Grid(rows=4, cols=4, top=10, left=20, bottom=410, right=420)
+    """
+    parts = [p.strip() for p in str(text).split(",")]
+    try:
+        top, left, bottom, right = (int(round(float(p))) for p in parts)
+    except ValueError:
+        raise BlastoError(
+            f"Grid {text!r} is not four numbers 'top,left,bottom,right' (source pixels)."
+        ) from None
+    if bottom <= top or right <= left:
+        raise BlastoError(f"Grid {text!r}: bottom must be below top and right beyond left.")
+    return Grid(rows=rows, cols=cols, top=top, left=left, bottom=bottom, right=right)
+
+
+def suggest_grid(frame: np.ndarray, *, rows: int = 4, cols: int = 4) -> Grid:
+    """Guess the grid of ``rows`` x ``cols`` bright round pools on a dark plate.
+
+    Falls back to the bounding box of everything bright when the pools cannot be told apart
+    (pools touching each other, or fewer bright blobs than columns or rows).
+    """
+    from scipy import ndimage as ndi
+    from skimage.filters import gaussian, threshold_otsu
+    from skimage.measure import label, regionprops
+
+    frame = np.asarray(frame, dtype=np.float32)
+    if frame.ndim != 2 or min(frame.shape) < MIN_BOX:
+        raise BlastoError(f"Cannot suggest a grid on an image of shape {frame.shape}.")
+    height, width = frame.shape
+    # Smooth away camera noise and cell texture, so a pool is one blob; fill the cells' holes.
+    smooth = gaussian(frame, sigma=max(1.0, min(height, width) / 400), preserve_range=True)
+    if np.ptp(smooth) == 0:
+        return Grid(rows, cols, 0, 0, height, width)
+    bright = ndi.binary_fill_holes(smooth > threshold_otsu(smooth))
+    blobs = sorted(regionprops(label(bright)), key=lambda r: r.area, reverse=True)
+    # Pools are the big blobs; specks of debris are far smaller than the smallest pool.
+    blobs = [b for b in blobs[: rows * cols] if b.area >= 0.2 * blobs[0].area] if blobs else []
+    centres = np.array([b.centroid for b in blobs]).reshape(-1, 2)
+    if len(blobs) >= max(rows, cols) and _distinct(centres[:, 0], rows) and _distinct(centres[:, 1], cols):
+        top, bottom = _outer_bounds(centres[:, 0], rows, blobs, axis=0)
+        left, right = _outer_bounds(centres[:, 1], cols, blobs, axis=1)
+    else:
+        ys, xs = np.nonzero(bright)
+        if len(ys) == 0:
+            return Grid(rows, cols, 0, 0, height, width)
+        top, bottom, left, right = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    return Grid(
+        rows=rows, cols=cols,
+        top=int(np.clip(round(top), 0, height)), left=int(np.clip(round(left), 0, width)),
+        bottom=int(np.clip(round(bottom), 0, height)), right=int(np.clip(round(right), 0, width)),
+    )
+
+
+def _groups(values: np.ndarray, n: int) -> list[np.ndarray]:
+    """Split 1-D ``values`` into ``n`` groups at the ``n - 1`` widest gaps between them.
+
+    >>> [g.tolist() for g in _groups(np.array([1, 50, 2, 52, 99]), 3)]
+    [[1, 2], [50, 52], [99]]
+    """
+    ordered = np.sort(values)
+    if n <= 1:
+        return [ordered]
+    cuts = np.sort(np.argsort(np.diff(ordered))[-(n - 1):]) + 1
+    return np.split(ordered, cuts)
+
+
+def _distinct(values: np.ndarray, n: int) -> bool:
+    """Whether ``values`` fall into ``n`` groups clearly apart (gaps >> spread within groups)."""
+    if n <= 1:
+        return True
+    if len(values) < n:
+        return False
+    groups = _groups(values, n)
+    spread = max(np.ptp(g) for g in groups)
+    gaps = min(b[0] - a[-1] for a, b in zip(groups, groups[1:]))
+    return gaps > 2 * spread
+
+
+def _outer_bounds(values, n, blobs, *, axis) -> tuple[float, float]:
+    """Bounds half a pitch outside the first and last group centres along one axis."""
+    centres = np.array([g.mean() for g in _groups(values, n)])
+    if n > 1:
+        pitch = float(np.mean(np.diff(centres)))
+    else:  # one pool across: the pool's size plus a margin stands in for the pitch
+        lo, hi = (0, 2) if axis == 0 else (1, 3)
+        pitch = 1.2 * float(np.median([b.bbox[hi] - b.bbox[lo] for b in blobs]))
+    return centres[0] - pitch / 2, centres[-1] + pitch / 2
