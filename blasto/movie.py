@@ -249,6 +249,9 @@ class _TiffMovie(Movie):
             raise MovieError(f"{self.path}: the TIFF holds no image (shape {series.shape}).")
         self.height, self.width = int(shape[-2]), int(shape[-1])
         self.n_frames = int(np.prod(shape[:-2], dtype=np.int64))
+        if self.n_frames == 0 or self.height == 0 or self.width == 0:
+            self._tif.close()
+            raise MovieError(f"{self.path}: the movie has zero frames.")
         self._frame_shape = (self.height, self.width) + ((samples,) if samples > 1 else ())
         self._dtype = np.dtype(series.dtype).newbyteorder(self._tif.byteorder)
         self._frame_bytes = int(np.prod(self._frame_shape)) * self._dtype.itemsize
