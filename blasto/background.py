@@ -114,7 +114,7 @@ def clean_experiment(experiment, *, tolerance: float = DEFAULT_TOLERANCE, progre
     Records ``manifest["background"] = {"tolerance", "fill_value", "cleaned": True}``.
     ``progress(done, total)`` counts frames over all pools.
     """
-    tolerance = _checked_tolerance(tolerance)
+    tolerance = check_tolerance(tolerance)
     pools = _pools_with_movies(experiment)
     fill_value = fill_value_for(experiment, tolerance=tolerance)
     total = sum(len(experiment.read_pool_movie(p, cleaned=False)) for p in pools)
@@ -137,7 +137,7 @@ def clean_experiment(experiment, *, tolerance: float = DEFAULT_TOLERANCE, progre
 
 def preview_clean(experiment, pool: int, frame: int, *, tolerance: float = DEFAULT_TOLERANCE):
     """(before, after) of one frame of one pool, cleaned with ``tolerance``; nothing is written."""
-    tolerance = _checked_tolerance(tolerance)
+    tolerance = check_tolerance(tolerance)
     raw = experiment.read_pool_movie(pool, cleaned=False)
     if not 0 <= int(frame) < len(raw):
         raise ExperimentError(f"Pool {pool} has frames 0..{len(raw) - 1}, not frame {frame}.")
@@ -146,13 +146,19 @@ def preview_clean(experiment, pool: int, frame: int, *, tolerance: float = DEFAU
     return before, clean_frame(before, tolerance=tolerance, fill_value=fill_value)
 
 
-def _checked_tolerance(tolerance) -> float:
+def check_tolerance(tolerance) -> float:
+    """The tolerance as a number of gray levels, or ExperimentError if it is not 0..255.
+
+    >>> check_tolerance(30.0)
+    30
+    """
     try:
         value = float(tolerance)
     except (TypeError, ValueError):
-        value = -1.0
-    if not 0 <= value <= 255:
-        raise ExperimentError(f"Tolerance {tolerance!r} must be a number of gray levels from 0 to 255.")
+        value = None
+    if value is None or not 0 <= value <= 255:
+        shown = f"{value:g}" if value is not None else repr(tolerance)
+        raise ExperimentError(f"Tolerance {shown} must be a number of gray levels from 0 to 255.")
     return int(value) if value.is_integer() else value
 
 

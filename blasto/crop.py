@@ -116,7 +116,8 @@ def crop_plate(movie_path, experiment, *, grid: Grid, size: int = 256, progress=
         raise ExperimentError(
             f"Experiment {experiment.name!r} already has hand masks in pools "
             f"{', '.join(map(str, annotated))}; cropping again would change the pool movies "
-            "under them. Crop into a new experiment, or overwrite (this deletes those masks)."
+            "under them. Crop into a new experiment, or overwrite (--overwrite on the command "
+            "line; this deletes those masks)."
         )
     with open_movie(movie_path) as movie:
         grid.check(height=movie.height, width=movie.width, source=str(movie.path))
