@@ -2,9 +2,10 @@
 
 :func:`crop_plate` streams the source movie once: each full-size frame is cut into its pool
 boxes and resized to ``size`` x ``size`` at once, so only one full-size frame is in memory at a
-time. Each pool movie is written frame by frame into a memory-mapped, uncompressed TIFF beside
-its destination and moved into place only when the whole movie has been read (blasto.atomic),
-so a broken movie never leaves half a pool movie behind.
+time. Each pool movie is written frame by frame (an uncompressed, contiguous TIFF that
+:func:`tifffile.memmap` reads back) into a temporary file beside its destination, moved
+into place only when the whole movie has been read (blasto.atomic), so a broken movie never
+leaves half a pool movie behind.
 
 The mapping back to source pixels is kept in the manifest: ``pools[i]["box"]`` is the pool's
 box ``[top, left, bottom, right]`` in source pixels, so one working pixel of pool ``p`` covers
@@ -108,6 +109,8 @@ def crop_plate(movie_path, experiment, *, grid: Grid, size: int = 256, progress=
     movies would no longer match them. With ``overwrite=True`` those masks, their strokes, the
     cleaned movies and cached predictions are deleted, after the new pool movies are in place.
     """
+    import tifffile
+
     size = int(size)
     if size < 8:
         raise BlastoError(f"Working size {size} is too small (at least 8 pixels).")
@@ -125,21 +128,20 @@ def crop_plate(movie_path, experiment, *, grid: Grid, size: int = 256, progress=
         numbers = list(range(1, len(boxes) + 1))
         new_folders = [experiment.pool_dir(n) for n in numbers if not experiment.pool_dir(n).exists()]
         with _removed_if_failing(new_folders), contextlib.ExitStack() as stack:
-            outputs = []
-            for number in numbers:
-                tmp = stack.enter_context(
+            # Each writer is closed before its temporary file replaces raw.tif (LIFO exits).
+            writers = [
+                stack.enter_context(tifffile.TiffWriter(stack.enter_context(
                     atomic.atomic_path(experiment.pool_dir(number) / "raw.tif", suffix=".tif")
-                )
-                outputs.append(_pool_movie_writer(tmp, (movie.n_frames, size, size)))
+                )))
+                for number in numbers
+            ]
             for index, frame in enumerate(movie):
-                for output, box in zip(outputs, boxes):
-                    output[index] = crop_box(frame, box, size=size, order=1)
+                for writer, box in zip(writers, boxes):
+                    # Frame after frame into one uncompressed series: memory-mappable (T, H, W).
+                    writer.write(crop_box(frame, box, size=size, order=1), contiguous=True,
+                                 photometric="minisblack")
                 if progress is not None:
                     progress(index + 1, movie.n_frames)
-            for output in outputs:
-                output.flush()
-                del output
-            outputs.clear()
         source = {
             "path": str(movie.path.resolve()),
             "n_frames": movie.n_frames,
@@ -171,13 +173,6 @@ def _removed_if_failing(folders):
             with contextlib.suppress(OSError):
                 folder.rmdir()
         raise
-
-
-def _pool_movie_writer(path: Path, shape) -> np.memmap:
-    """An uncompressed (T, H, W) uint8 TIFF at ``path``, memory-mapped for writing."""
-    import tifffile
-
-    return tifffile.memmap(path, shape=shape, dtype=np.uint8, photometric="minisblack")
 
 
 def _annotated_pools(experiment) -> list[int]:
