@@ -235,11 +235,14 @@ class _TiffMovie(Movie):
         if complaints:
             self._tif.close()
             raise MovieError(f"{self.path}: the TIFF is truncated or corrupt ({complaints[0]}).")
-        if len(self._tif.series) > 1:
-            sizes = {tuple(s.shape[-2:]) for s in self._tif.series if s.ndim >= 2}
+        # Frames written one by one (one series each) are frames too, if they agree in size.
+        several = len(self._tif.series) > 1
+        if several:
+            sizes = {_yx(s.shape, s.axes) for s in self._tif.series if s.ndim >= 2}
             if len(sizes) > 1:
                 self._tif.close()
-                raise MovieError(f"{self.path}: the TIFF holds frames of different sizes {sorted(sizes)}.")
+                described = ", ".join(f"{w}x{h}" for h, w in sorted(sizes))
+                raise MovieError(f"{self.path}: the TIFF holds frames of different sizes ({described}).")
         # The last two image axes are Y and X, optionally followed by samples (RGB).
         samples = 1
         if axes.endswith("S"):
@@ -249,14 +252,18 @@ class _TiffMovie(Movie):
             raise MovieError(f"{self.path}: the TIFF holds no image (shape {series.shape}).")
         self.height, self.width = int(shape[-2]), int(shape[-1])
         self.n_frames = int(np.prod(shape[:-2], dtype=np.int64))
+        self._pages = series.pages
+        if several:
+            self._pages = [page for one in self._tif.series for page in one.pages]
+            self.n_frames = len(self._pages)
         if self.n_frames == 0 or self.height == 0 or self.width == 0:
             self._tif.close()
             raise MovieError(f"{self.path}: the movie has zero frames.")
         self._frame_shape = (self.height, self.width) + ((samples,) if samples > 1 else ())
         self._dtype = np.dtype(series.dtype).newbyteorder(self._tif.byteorder)
         self._frame_bytes = int(np.prod(self._frame_shape)) * self._dtype.itemsize
-        self._offset = series.dataoffset  # None when compressed or scattered
-        self._pages = series.pages
+        # Offset of an uncompressed, contiguous stack; None when compressed or scattered.
+        self._offset = None if several else series.dataoffset
         self._handle = self._tif.filehandle
         if self._offset is not None:
             needed = self._offset + self.n_frames * self._frame_bytes
@@ -432,6 +439,13 @@ def _tifffile_complaints():
     finally:
         logger.removeHandler(handler)
         logger.propagate = propagate
+
+
+def _yx(shape, axes) -> tuple[int, int]:
+    """(height, width) of a tifffile series' frames (the axes before any samples axis)."""
+    if axes.endswith("S"):
+        shape = shape[:-1]
+    return int(shape[-2]), int(shape[-1])
 
 
 def _ends_with_gif_trailer(path: Path) -> bool:

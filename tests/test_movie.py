@@ -60,6 +60,18 @@ def test_tiff_16bit_mapped_by_robust_percentiles(tmp_path, compression):
     assert np.percentile(movie_frames, 90) - np.percentile(movie_frames, 10) > 150
 
 
+def test_tiff_frames_written_one_by_one_or_by_pillow(tmp_path, frames):
+    separate = tmp_path / "separate.tif"
+    with tifffile.TiffWriter(separate) as writer:  # one series per frame
+        for frame in frames:
+            writer.write(frame)
+    assert np.array_equal(read_movie(separate), frames)
+    pillow = tmp_path / "pillow.tif"
+    images = [Image.fromarray(f) for f in frames]
+    images[0].save(pillow, save_all=True, append_images=images[1:])
+    assert np.array_equal(read_movie(pillow), frames)
+
+
 def test_tiff_rgb_becomes_gray(tmp_path, frames):
     rgb = np.stack([frames, frames // 2, np.zeros_like(frames)], axis=-1)
     path = tmp_path / "rgb.tif"
