@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-from pathlib import Path
 
 import numpy as np
 

@@ -82,7 +82,7 @@ class _ToUint8:
     @classmethod
     def from_sample(cls, frames) -> "_ToUint8":
         """Levels from the robust percentiles of a sample of (gray) frames."""
-        values = np.concatenate([np.asarray(f, dtype=np.float64).ravel()[::7] for f in frames])
+        values = np.concatenate([np.asarray(f).ravel()[::7].astype(np.float64) for f in frames])
         low, high = np.percentile(values, [LOW_PERCENTILE, HIGH_PERCENTILE])
         if high <= low:  # a flat movie: keep it flat instead of dividing by zero
             high = low + 1.0
