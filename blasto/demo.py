@@ -115,7 +115,7 @@ class Bubble:
 
 @dataclass
 class Speck:
-    """A piece of debris: a small dark irregular blob, resting or drifting."""
+    """A piece of debris: a small dark elliptical speck, resting or drifting."""
 
     track: np.ndarray  # (T, 2) or (1, 2) for resting debris
     radii: tuple  # (ry, rx)
@@ -125,6 +125,9 @@ class Speck:
 
 @dataclass
 class Scene:
+    """Everything one demo movie shows, frame by frame; :func:`render_frame` draws it."""
+
+    seed: int
     n_frames: int
     boxes: list
     pool_centers: np.ndarray  # (16, 2)
@@ -165,7 +168,11 @@ class Scene:
 
 
 def demo_grid():
-    """The exact pool grid of the demo plate (a :class:`blasto.grid.Grid`)."""
+    """The exact pool grid of the demo plate (a :class:`blasto.grid.Grid`): boxes of 290 px.
+
+    >>> demo_grid().boxes()[:2]
+    [(20, 20, 310, 310), (20, 310, 310, 600)]
+    """
     from blasto.grid import Grid
 
     return Grid(rows=GRID_ROWS, cols=GRID_COLS, top=GRID_MARGIN, left=GRID_MARGIN,
@@ -264,8 +271,7 @@ def _place_cells(rng, cells, center, pool_radius, n_frames):
         offsets = [direction * rng.uniform(0, max(0.0, room - extents[0]))]
     else:
         slack = 2 * room - 2 * sum(extents) - 2
-        if slack < 0:
-            raise AssertionError("two demo cells do not fit in a pool")  # sizes are chosen to fit
+        assert slack >= 0, "cell sizes in plan_scene are chosen so that two always fit"
         cut = rng.uniform(0, slack / 2, 2)
         offsets = [direction * (room - extents[0] - cut[0]), -direction * (room - extents[1] - cut[1])]
     frac = np.linspace(0.0, 1.0, n_frames)[:, None]
@@ -278,8 +284,8 @@ def _make_bubbles(rng, pool, cells, center, pool_radius, n_frames) -> list:
     """Bubbles popping out of a cell (most often right after a collapse) and drifting off."""
     bubbles = []
     for cell in cells:
-        births = [f + 1 for f in cell.collapse_frames if rng.random() < 0.45]
-        if rng.random() < 0.25:
+        births = [f + 1 for f in cell.collapse_frames if rng.random() < 0.3]
+        if rng.random() < 0.15:
             births.append(int(rng.uniform(0.1, 0.9) * n_frames))
         for start in births:
             if start >= n_frames - 2:
@@ -374,7 +380,7 @@ def plan_scene(*, seed=0, n_frames=144, boxes) -> Scene:
             + rng.normal(0.0, 0.004, n_frames))  # slow drift plus a little flicker
     turn = rng.uniform(0, 2 * np.pi) + 1.5 * t
     gradient = 12.0 * np.stack([np.sin(turn), np.cos(turn)], axis=1)
-    return Scene(n_frames=n_frames, boxes=[tuple(int(v) for v in b) for b in boxes],
+    return Scene(seed=int(seed), n_frames=n_frames, boxes=[tuple(int(v) for v in b) for b in boxes],
                  pool_centers=np.array(centers), pool_radii=np.array(radii),
                  pool_levels=np.array(levels), cells=cells, bubbles=bubbles, debris=debris,
                  drifting=drifting, gain=gain, gradient=gradient)
@@ -406,7 +412,7 @@ def _ring(x, width):
 def render_background(scene) -> np.ndarray:
     """The static plate: dark plate, vignetted pools with a meniscus rim, resting debris."""
     size = PLATE_SIZE
-    rng = np.random.default_rng([scene.n_frames, 7])  # texture only; the scene is the seed's
+    rng = np.random.default_rng([scene.seed, 3])  # the plate's texture
     plate = _PLATE_LEVEL + 3.0 * _smooth_noise(rng, (size // 8, size // 8), 2.0)
     image = np.kron(plate, np.ones((8, 8), np.float32)).astype(np.float32)
     for center, radius, level in zip(scene.pool_centers, scene.pool_radii, scene.pool_levels):
