@@ -12,7 +12,8 @@ every frame, printing its memory after 0, 100, 500, ... frames: the resident set
 into anonymous memory, which is what the program holds, and file-backed pages, which the
 kernel may drop at will) and the peak RSS. Flat numbers mean streaming does not grow with
 the number of frames. With ``--crop`` the child also crops the movie into a 4x4 grid of pools
-with :func:`blasto.crop.crop_plate` and prints the time and memory it took.
+with :func:`blasto.crop.crop_plate` and cleans them with
+:func:`blasto.background.clean_experiment`, and prints the time and memory they took.
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ def _stream(path: str, checkpoints: list[int], queue) -> None:
 
 
 def _crop(path: str, pool_size: int, queue) -> None:
+    from blasto.background import clean_experiment
     from blasto.crop import crop_plate
     from blasto.experiment import create_experiment
     from blasto.grid import suggest_grid
@@ -99,7 +101,10 @@ def _crop(path: str, pool_size: int, queue) -> None:
         start = time.perf_counter()
         crop_plate(path, experiment, grid=grid, size=pool_size)
         elapsed = time.perf_counter() - start
-        queue.put((grid, elapsed, before, memory_mb()))
+        after = memory_mb()
+        start = time.perf_counter()
+        clean_experiment(experiment)
+        queue.put((grid, elapsed, before, after, time.perf_counter() - start))
 
 
 def _in_child(target, *args):
@@ -143,11 +148,13 @@ def main(argv=None) -> None:
                   f"{memory['peak'] - base['peak']:+11.1f} {rate}")
 
         if args.crop:
-            grid, elapsed, before, after = _in_child(_crop, str(path), args.pool_size)
+            grid, elapsed, before, after, cleaning = _in_child(_crop, str(path), args.pool_size)
             print(f"\ncrop_plate: {args.frames} frames -> 16 pools of {args.pool_size}x{args.pool_size} "
                   f"in {elapsed:.1f} s ({args.frames / elapsed:.0f} frames/s); grid {grid}")
             print(f"  anonymous memory {before['RssAnon']:.0f} -> {after['RssAnon']:.0f} MB, "
                   f"peak RSS {before['peak']:.0f} -> {after['peak']:.0f} MB")
+            print(f"clean_experiment: {16 * args.frames} pool frames in {cleaning:.1f} s "
+                  f"({16 * args.frames / cleaning:.0f} frames/s)")
 
 
 if __name__ == "__main__":

@@ -6,11 +6,10 @@ dark region connected to the four corners is flood-filled (:func:`skimage.segmen
 with the dataset's mean gray.
 
 * ``tolerance`` (gray levels, 0-255): a pixel joins the flood when it differs from the corner's
-  gray by at most this much. The flood region is found on a lightly smoothed copy of the frame
-  (Gaussian, sigma 1 pixel) so single noisy pixels neither stop it nor start it; the fill is
-  applied to the frame itself.
-* A corner only seeds the flood when it is darker than the fill value: a pool that reaches a
-  corner (a loose grid) is never flooded.
+  gray by at most this much. A corner's gray is the median of the 3x3 pixels in the corner, so
+  one noisy corner pixel does not shift the range.
+* A corner only seeds the flood when its gray is darker than the fill value: a pool that
+  reaches a corner (a loose grid) is never flooded.
 * ``fill_value``, the dataset's mean gray: the mean of all pool pixels *outside* the flooded
   dark region, over a sample of frames (:data:`SAMPLE_FRAMES` spread over the movie) of every
   pool. It depends a little on the tolerance, so it is computed for each tolerance.
@@ -27,6 +26,8 @@ from blasto.errors import ExperimentError
 #: Default flood tolerance in gray levels: well above camera noise on the dark plate, well
 #: below the step from plate to pool.
 DEFAULT_TOLERANCE = 30
+#: A corner's gray is the median of the (CORNER + 1) x (CORNER + 1) pixels in the corner.
+CORNER = 2
 #: Frames per pool the fill value is estimated on.
 SAMPLE_FRAMES = 8
 
@@ -34,37 +35,43 @@ SAMPLE_FRAMES = 8
 def dark_region(frame: np.ndarray, *, tolerance: float, seed_below: float | None = None) -> np.ndarray:
     """Boolean mask of the region connected to the frame's corners within ``tolerance``.
 
-    Only corners whose (smoothed) gray is below ``seed_below`` seed the flood (all four when
-    None).
+    Only corners whose gray (median of the pixels in the corner) is below ``seed_below`` seed
+    the flood (all four when None).
 
-    >>> frame = np.full((5, 5), 200, np.uint8); frame[0, :] = 10
-    >>> dark_region(frame, tolerance=20).astype(int)[:2]
+    >>> frame = np.full((6, 5), 200, np.uint8); frame[:3] = 10
+    >>> dark_region(frame, tolerance=20, seed_below=100).astype(int)[2:4]
     array([[1, 1, 1, 1, 1],
            [0, 0, 0, 0, 0]])
     """
-    from skimage.filters import gaussian
     from skimage.segmentation import flood
 
     frame = np.asarray(frame)
-    smooth = gaussian(frame.astype(np.float32), sigma=1.0, preserve_range=True)
     height, width = frame.shape
+    image = frame.astype(np.float32)
     region = np.zeros(frame.shape, dtype=bool)
     for corner in ((0, 0), (0, width - 1), (height - 1, 0), (height - 1, width - 1)):
         if region[corner]:
             continue  # already reached from another corner
-        if seed_below is not None and smooth[corner] >= seed_below:
+        # flood() compares with the seed pixel's value: make that the corner's local median, so
+        # one noisy corner pixel neither narrows the flood nor starts one in a bright pool.
+        y, x = corner
+        patch = frame[max(y - CORNER, 0):y + CORNER + 1, max(x - CORNER, 0):x + CORNER + 1]
+        reference = float(np.median(patch))
+        if seed_below is not None and reference >= seed_below:
             continue
-        region |= flood(smooth, corner, tolerance=float(tolerance), connectivity=1)
+        image[corner] = reference
+        region |= flood(image, corner, tolerance=float(tolerance), connectivity=1)
+        image[corner] = frame[corner]
     return region
 
 
 def clean_frame(frame: np.ndarray, *, tolerance: float, fill_value: float) -> np.ndarray:
     """The frame with its dark region connected to the 4 corners filled with ``fill_value``.
 
-    >>> frame = np.full((6, 6), 150, np.uint8); frame[0] = 12; frame[:, 0] = 9
-    >>> clean_frame(frame, tolerance=20, fill_value=140)[:2]
-    array([[140, 140, 140, 140, 140, 140],
-           [140, 150, 150, 150, 150, 150]], dtype=uint8)
+    >>> frame = np.full((5, 5), 150, np.uint8); frame[:3, :3] = 12
+    >>> clean_frame(frame, tolerance=20, fill_value=140)[2:4]
+    array([[140, 140, 140, 150, 150],
+           [150, 150, 150, 150, 150]], dtype=uint8)
     """
     frame = np.asarray(frame)
     cleaned = frame.copy()

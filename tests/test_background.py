@@ -40,6 +40,16 @@ def test_tolerance_zero_fills_less_and_bright_corners_never_seed():
     bright = np.full((SIZE, SIZE), 160, np.uint8)
     bright[20:28, 20:28] = 60
     assert np.array_equal(clean_frame(bright, tolerance=200, fill_value=150), bright)
+    bright[0, 0] = 0  # ... even when the corner pixel itself is a dark speck
+    assert np.array_equal(clean_frame(bright, tolerance=40, fill_value=150), bright)
+
+
+def test_a_hot_corner_pixel_does_not_stop_the_flood():
+    frame, cell, outside = pool_crop()
+    frame[0, 0] = 255
+    cleaned = clean_frame(frame, tolerance=DEFAULT_TOLERANCE, fill_value=150)
+    assert np.all(cleaned[outside] == 150)
+    assert np.array_equal(cleaned[cell], frame[cell])
 
 
 def make_experiment(n_pools=3, n_frames=5):
