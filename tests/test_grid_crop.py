@@ -67,6 +67,14 @@ def test_suggested_grid_is_within_a_few_pixels_and_each_centre_in_its_box():
         assert abs((top + bottom) / 2 - cy) <= 3 and abs((left + right) / 2 - cx) <= 3
 
 
+def test_suggested_grid_on_a_large_frame():
+    # Three times larger (570x600): the suggestion works on a reduced copy, scaled back.
+    frame = make_plate(1)[0].repeat(3, axis=0).repeat(3, axis=1)
+    grid = suggest_grid(frame)
+    for name in ("top", "left", "bottom", "right"):
+        assert abs(getattr(grid, name) - 3 * getattr(TRUE_GRID, name)) <= 4, (name, grid)
+
+
 def test_suggest_grid_other_layouts_and_flat_frames():
     frame = make_plate(1)[0]
     two_by_four = suggest_grid(frame[: TOP + 2 * PITCH + 5], rows=2, cols=4)
@@ -172,3 +180,17 @@ def test_bad_movie_or_grid_writes_nothing(roots, tmp_path):
         crop_plate(movie, experiment, grid=Grid(4, 4, 0, 0, 500, 500), size=16)
     assert not (experiment.path / "pools").exists() or not any((experiment.path / "pools").iterdir())
     assert experiment.manifest["pools"] == []
+
+
+def test_crop_plate_from_the_labs_gif(roots, tmp_path):
+    from PIL import Image
+
+    frames = make_plate(3)
+    gif = tmp_path / "plate.gif"
+    images = [Image.fromarray(f) for f in frames]
+    images[0].save(gif, save_all=True, append_images=images[1:], duration=500)
+    experiment = create_experiment("from-gif")
+    crop_plate(gif, experiment, grid=suggest_grid(frames[0]), size=32)
+    assert experiment.manifest["frame_interval_s"] == 0.5
+    pool = experiment.read_pool_movie(2)
+    assert pool.shape == (3, 32, 32) and pool[1, 14:18, 14:18].max() > 200  # pool 2's marker
