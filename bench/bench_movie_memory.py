@@ -3,11 +3,11 @@
 Usage::
 
     .venv/bin/python bench/bench_movie_memory.py                      # 2000 frames of 1024x1024
-    .venv/bin/python bench/bench_movie_memory.py --frames 500 --size 512
+    .venv/bin/python bench/bench_movie_memory.py --frames 500 --size 512 --format gif   # or mp4
     .venv/bin/python bench/bench_movie_memory.py --frames 144 --size 1200 --crop   # crop speed
 
-The movie is generated on the fly into a temporary multi-page TIFF, one frame at a time (never
-held whole). A fresh child process then opens it with :func:`blasto.movie.open_movie` and reads
+The movie is generated on the fly into a temporary multi-page TIFF (or GIF or MP4), one frame at
+a time. A fresh child process then opens it with :func:`blasto.movie.open_movie` and reads
 every frame, printing its memory after 0, 100, 500, ... frames: the resident set (RSS, split
 into anonymous memory, which is what the program holds, and file-backed pages, which the
 kernel may drop at will) and the peak RSS. Flat numbers mean streaming does not grow with
@@ -43,9 +43,12 @@ def memory_mb() -> dict:
 
 
 def write_movie(path: Path, *, frames: int, size: int) -> None:
-    """A plate-like movie (bright disks on dark, noise, a moving blob), written frame by frame."""
-    import tifffile
+    """A plate-like movie (bright disks on dark, noise, a moving blob), written frame by frame.
 
+    The format follows the suffix: ``.tif``, ``.gif`` or ``.mp4``. (Pillow's GIF writer keeps
+    the frames it is given until it closes: that is the writer's memory, in its own process,
+    not the reader's.)
+    """
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[:size, :size]
     pitch = size / 4
@@ -62,8 +65,22 @@ def write_movie(path: Path, *, frames: int, size: int) -> None:
             frame ^= rng.integers(0, 8, (size, size), dtype=np.uint8)  # cheap noise
             yield frame
 
-    tifffile.imwrite(path, generate(), shape=(frames, size, size), dtype=np.uint8,
-                     imagej=True, metadata={"axes": "TYX", "finterval": 600})
+    if path.suffix == ".gif":
+        from PIL import Image
+
+        images = (Image.fromarray(frame) for frame in generate())
+        next(images).save(path, save_all=True, append_images=images, duration=100)
+    elif path.suffix == ".mp4":
+        import imageio.v2 as imageio
+
+        with imageio.get_writer(path, fps=10, codec="libx264", macro_block_size=16) as writer:
+            for frame in generate():
+                writer.append_data(frame)
+    else:
+        import tifffile
+
+        tifffile.imwrite(path, generate(), shape=(frames, size, size), dtype=np.uint8,
+                         imagej=True, metadata={"axes": "TYX", "finterval": 600})
 
 
 def _write(path: str, frames: int, size: int, queue) -> None:
@@ -122,6 +139,8 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=2000, help="frames in the movie (default 2000)")
     parser.add_argument("--size", type=int, default=1024, help="frame side in pixels (default 1024)")
+    parser.add_argument("--format", choices=("tif", "gif", "mp4"), default="tif",
+                        help="movie format to stream (default tif, a multi-page TIFF)")
     parser.add_argument("--crop", action="store_true", help="also time cropping into 16 pools")
     parser.add_argument("--pool-size", type=int, default=256, help="working size for --crop (default 256)")
     args = parser.parse_args(argv)
@@ -130,7 +149,7 @@ def main(argv=None) -> None:
     print(f"movie: {args.frames} frames of {args.size}x{args.size} uint8 "
           f"({frame_mb:.1f} MB a frame, {frame_mb * args.frames:.0f} MB in all)")
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "long.tif"
+        path = Path(folder) / f"long.{args.format}"
         start = time.perf_counter()
         # In a child too: a forked child starts with its parent's RSS as its peak.
         _in_child(_write, str(path), args.frames, args.size)
