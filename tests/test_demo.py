@@ -289,3 +289,13 @@ def test_cli_writes_refuses_then_replaces(tmp_path, capsys):
 
     assert main(["demo", str(tmp_path / "other"), "--frames", "5"]) == 2
     assert "10 to 1000 frames" in capsys.readouterr().err
+
+
+def test_grid_suggested_on_the_demo_plate_is_its_own(short_plate):
+    """Cropping the raw demo movie in the app starts from (nearly) the exact grid."""
+    from blasto.grid import suggest_grid
+
+    movie, _, _ = short_plate
+    suggested, exact = suggest_grid(movie[0]), demo.demo_grid()
+    for side in ("top", "left", "bottom", "right"):
+        assert abs(getattr(suggested, side) - getattr(exact, side)) <= 3, side

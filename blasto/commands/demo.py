@@ -10,7 +10,7 @@ HELP = ("Write the synthetic demo plate (movie, exact ground truth, manual measu
 
 
 def add_arguments(parser):
-    parser.add_argument("dir", nargs="?",
+    parser.add_argument("dir", nargs="?", metavar="DIR",
                         help="folder to write into (default: data/ or $BLASTO_DATA)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--frames", type=int, default=144,
