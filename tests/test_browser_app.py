@@ -25,5 +25,7 @@ def test_direct_link_to_a_page_on_a_fresh_server(app, page, first_page):
     page.goto(f"{app.url}/{first_page}")
     wait_for_app(page)
     page.get_by_role("heading", name=first_page).first.wait_for()
-    assert "demo" in page.locator('[data-testid="stSidebar"]').inner_text()
+    # The experiment picker opened on the demo, and the address says so (links can be shared).
+    assert page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"] input').first.input_value() == "demo"
+    assert page.url.endswith("experiment=demo")
     assert page.locator('[data-testid="stException"]').count() == 0
