@@ -50,9 +50,14 @@ def demo_source(tmp_path_factory):
 def demo_roots(demo_source, roots):
     """``roots`` with a private copy of the demo data (and the shipped demo model, if any)."""
     data, models = roots
+    # Hard links: instant, and safe because blasto never writes a file in place (atomic
+    # replace gives a new inode), so a test cannot change the session's demo.
     for item in demo_source.iterdir():
         target = data / item.name
-        (shutil.copytree if item.is_dir() else shutil.copy2)(item, target)
+        if item.is_dir():
+            shutil.copytree(item, target, copy_function=os.link)
+        else:
+            os.link(item, target)
     shipped = REPO / "models" / "demo"
     if shipped.is_dir():
         shutil.copytree(shipped, models / "demo")
