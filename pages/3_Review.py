@@ -1,8 +1,297 @@
+"""Review: the predicted movie overlay beside an interactive manual-vs-model area chart.
+
+Thin page: prediction and its cache live in blasto.predict, areas in blasto.areas, manual
+measurements in blasto.measurements, drawing and export in blasto.overlay, charts in
+blasto.review. The network only runs for pools that are not cached yet.
+"""
+
+import numpy as np
 import streamlit as st
 
-from blasto import ui
+from blasto import overlay, predict, review, ui
+from blasto.areas import DEFAULT_THRESHOLD, KEEP_CHOICES, UNIT_LABELS, PostProcessing, best_unit
+from blasto.experiment import Experiment
+from blasto.measurements import agreement, load_saved_measurements, mask_agreement, parse_measurements
 
+FRAME, POOL, PLAYING, CHART, GRID = "review_frame", "review_pool", "review_playing", "review_chart", "review_grid"
+KEEP_LABELS = {"all": "all objects", "largest": "largest object", "centre": "objects at the centre"}
+UNITS = ["area_source_px", "area_um2", "area_px"]
+
+
+# -- cached computations (keyed by plain values; the cache file's mtime invalidates) ----------
+@st.cache_resource(max_entries=2, show_spinner=False)
+def load_predictor(model_path: str, stamp: int):
+    return predict.Predictor.load(model_path)
+
+
+def model_stamp(model_path) -> int:
+    return predict.model_file(model_path).stat().st_mtime_ns
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def pool_masks_and_table(experiment_path: str, pool: int, model_path: str, post: tuple, stamp: int):
+    experiment = Experiment(experiment_path)
+    probabilities = predict.read_cached(experiment, model_path, pool)
+    if probabilities is None:
+        return None, None
+    return review.pool_results(experiment, pool, probabilities, post=PostProcessing(*post))
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def pool_table(experiment_path: str, pool: int, model_path: str, post: tuple, stamp: int):
+    experiment = Experiment(experiment_path)
+    probabilities = predict.read_cached(experiment, model_path, pool)
+    if probabilities is None:
+        return None
+    return review.pool_results(experiment, pool, probabilities, post=PostProcessing(*post))[1]
+
+
+def cache_stamp(experiment, model_path, pool) -> int:
+    path = predict.cache_path(experiment, predict.model_id(model_path), pool)
+    return path.stat().st_mtime_ns if path.exists() else 0
+
+
+def run_prediction(experiment, model_path, pools) -> None:
+    """Predict the pools not cached yet, with a progress bar."""
+    bar = st.progress(0.0, text="Loading the model…")
+    predictor = load_predictor(str(model_path), model_stamp(model_path))
+
+    def progress(done, total, pool):
+        bar.progress(done / max(total, 1), text=f"Predicting pool {pool}: frame {done} of {total} in all")
+
+    predict.predict_pools(experiment, model_path=model_path, pools=pools, predictor=predictor, progress=progress)
+    bar.empty()
+
+
+# -- callbacks: they run before the next script run, so they may set widget values ----------
+def set_frame(frame: int) -> None:
+    st.session_state[FRAME] = int(frame)
+    st.session_state[PLAYING] = False
+
+
+def step(delta: int, n_frames: int) -> None:
+    set_frame((st.session_state.get(FRAME, 0) + delta) % n_frames)
+
+
+def chart_clicked() -> None:
+    frame = review.selected_value(st.session_state.get(CHART))
+    if frame is not None:
+        set_frame(frame)
+
+
+def grid_clicked() -> None:
+    pool = review.selected_value(st.session_state.get(GRID))
+    if pool is not None:
+        st.session_state[POOL] = pool
+
+
+# -- the page --------------------------------------------------------------------------------
 ui.page_setup("Review")
 st.title("Review")
 experiment = ui.pick_experiment()
-st.info("This page is being built.")
+if experiment is None:
+    st.stop()
+pools = experiment.pool_numbers
+if not pools:
+    st.info(f"Experiment {experiment.name!r} has no pool movies yet: crop a movie on the Annotate page.")
+    st.stop()
+models = predict.list_models()
+if not models:
+    st.info("No trained model yet: train one on the Train page (or restore models/demo).")
+    st.stop()
+
+sidebar = st.sidebar
+model_path = sidebar.selectbox("Model", models, format_func=lambda p: p.name, key="review_model")
+model_name = predict.model_id(model_path)
+
+sidebar.subheader("Measure")
+threshold = sidebar.slider("Threshold on P(cell)", 0.05, 0.95, DEFAULT_THRESHOLD, 0.01, key="review_threshold",
+                           help="The lab uses 0.8.")
+fill = sidebar.toggle("Fill holes", True, help="The lab measures the hole-filled area.")
+keep = sidebar.radio("Keep", KEEP_CHOICES, format_func=KEEP_LABELS.get, horizontal=True,
+                     help="Largest or centre objects drop debris and bubbles; a pool may hold two cells.")
+min_size = sidebar.number_input("Minimum object size (pool px)", 0, 100_000, PostProcessing.min_size, 10,
+                                help="Drops the bubbles that pop out of the cell.")
+post = PostProcessing(threshold=threshold, fill_holes=fill, keep=keep, min_size=int(min_size))
+post_key = (post.threshold, post.fill_holes, post.keep, post.min_size)
+
+sidebar.subheader("Overlay")
+style = sidebar.radio("Mask drawn as", overlay.STYLES, horizontal=True)
+c1, c2 = sidebar.columns([1, 2])
+colour = c1.color_picker("Colour", review.MODEL_COLOUR)
+opacity = c2.slider("Opacity", 0.0, 1.0, 0.9 if style == "outline" else 0.4, 0.05)
+show_manual = sidebar.toggle("Show hand masks", True, help="Outlined in blue on the annotated frames.")
+fps = sidebar.slider("Playback (frames/s)", 1, 12, 4)
+
+wanted = st.query_params.get("pool")
+if POOL not in st.session_state or st.session_state[POOL] not in pools:
+    st.session_state[POOL] = int(wanted) if wanted and wanted.isdigit() and int(wanted) in pools else pools[0]
+top = st.columns([1, 3])
+pool = top[0].selectbox("Pool", pools, key=POOL, format_func=lambda n: f"pool {n} ({experiment.split_of(n) or 'no split'})")
+if st.query_params.get("pool") != str(pool):
+    st.query_params["pool"] = str(pool)
+
+with top[1].expander(f"Predict pools with {model_name}", expanded=False):
+    cached = predict.cached_pools(experiment, model_path)
+    chosen = st.multiselect("Pools to predict", pools, default=pools, key="review_predict_pools")
+    todo = [p for p in chosen if p not in cached]
+    st.caption(f"{len(cached)} of {len(pools)} pools already predicted (kept on disk; changing the threshold "
+               "or post-processing does not run the network again).")
+    if st.button(f"Predict {len(todo)} pool{'s' if len(todo) != 1 else ''}", disabled=not todo, type="primary"):
+        with ui.report_errors():
+            run_prediction(experiment, model_path, todo)
+            st.rerun()
+
+# The shown pool is predicted on first view (one pool: seconds with the demo model).
+with ui.report_errors():
+    if predict.read_cached(experiment, model_path, pool) is None:
+        run_prediction(experiment, model_path, [pool])
+stamp = cache_stamp(experiment, model_path, pool)
+masks, table = pool_masks_and_table(str(experiment.path), pool, str(model_path), post_key, stamp)
+if masks is None:
+    st.stop()
+movie = experiment.read_pool_movie(pool)
+n_frames = len(movie)
+unit = best_unit(table)
+
+viewer_slot = st.container()  # movie and chart go here; their controls below need reading first
+below_left, below_right = st.columns([5, 6], gap="large")
+
+# -- manual measurements ---------------------------------------------------------------------
+manual, saved = None, None
+with below_right, ui.report_errors():
+    saved = load_saved_measurements(experiment, pool)
+sources = (["saved with the experiment"] if saved is not None else []) + ["upload CSV/XLSX", "none"]
+with below_right:
+    c1, c2, c3 = st.columns([3, 2, 2])
+    source = c1.radio("Manual measurements", sources, horizontal=True, key="review_manual_source")
+    normalised = c2.toggle("Normalised (min-max)", True, help="As the lab compares curves; off: absolute units.")
+    available = [u for u in UNITS if table[u].notna().any()]
+    unit = c3.selectbox("Unit", available, index=available.index(unit), format_func=UNIT_LABELS.get,
+                        disabled=normalised)
+    if source == "saved with the experiment":
+        manual = saved
+    elif source.startswith("upload"):
+        upload = st.file_uploader("Areas file: a column of areas, optionally a frame or time column",
+                                  type=["csv", "xlsx", "txt"], key="review_upload")
+        if upload is not None:
+            with ui.report_errors():
+                manual = parse_measurements(upload, n_frames=n_frames, pool=pool,
+                                            frame_interval_s=experiment.manifest.get("frame_interval_s"))
+    manual_unit = unit
+    if manual is not None and not normalised:
+        guess = review.guess_manual_unit(manual)
+        manual_unit = st.selectbox(f"Manual column {manual.column!r} is in", available,
+                                   index=available.index(guess) if guess in available else 0,
+                                   format_func=UNIT_LABELS.get)
+
+result = agreement(table[unit].to_numpy(), manual) if manual is not None and len(manual) else None
+highlight = result.most_different["frame"].tolist() if result is not None else []
+hand_frames = experiment.annotated_frames(pool)
+
+if FRAME not in st.session_state or not 0 <= st.session_state[FRAME] < n_frames:
+    st.session_state[FRAME] = 0
+st.session_state.setdefault(PLAYING, False)
+
+
+@st.fragment(run_every=1.0 / fps if st.session_state[PLAYING] else None)
+def viewer():
+    """Movie and chart in one fragment: playing reruns only them, and the marker follows."""
+    timer_on = st.session_state.get("review_timer_on", False)
+    if st.session_state[PLAYING] and timer_on:
+        st.session_state[FRAME] = (st.session_state[FRAME] + 1) % n_frames
+    frame = st.session_state[FRAME]
+    left, right = st.columns([5, 6], gap="large")
+    with left:
+        manual_mask = experiment.read_mask(pool, frame) if show_manual and frame in hand_frames else None
+        image = overlay.overlay_frame(movie[frame], masks[frame], style=style, colour=colour,
+                                      opacity=opacity, manual=manual_mask, scale=2)
+        st.image(image, output_format="PNG", width="stretch")
+        row = table.iloc[frame]
+        when = f" · {row['time_h']:.2f} h" if np.isfinite(row["time_h"]) else ""
+        hand = " · hand mask in blue" if manual_mask is not None else ""
+        st.markdown(f"**Frame {frame}** of {n_frames - 1}{when} · {UNIT_LABELS[unit]} "
+                    f"**{row[unit]:,.0f}**{hand}", help="Frames are numbered from 0.")
+        st.slider("Frame", 0, n_frames - 1, key=FRAME, label_visibility="collapsed")
+        b1, b2, b3 = st.columns(3)
+        b1.button("◀ Prev", on_click=step, args=(-1, n_frames), width="stretch")
+        b2.button("Next ▶", on_click=step, args=(1, n_frames), width="stretch")
+        b3.toggle("▶ Play", key=PLAYING)
+    with right:
+        figure = review.area_chart(table, unit=unit, frame=frame, manual=manual, manual_unit=manual_unit,
+                                   normalised=normalised, highlight=highlight)
+        st.plotly_chart(figure, key=CHART, on_select=chart_clicked, selection_mode="points",
+                        config={"displaylogo": False, "toImageButtonOptions": {
+                            "format": "png", "filename": f"{experiment.name}-pool{pool:02d}-areas", "scale": 2}})
+        st.caption("Click a point to show its frame.")
+    if st.session_state[PLAYING] != timer_on:
+        st.session_state["review_timer_on"] = st.session_state[PLAYING]
+        st.rerun(scope="app")  # start or stop the fragment's timer
+
+
+with viewer_slot:
+    viewer()
+
+with below_right:
+    if result is not None:
+        m1, m2, m3 = st.columns(3)
+        m1.metric("Pearson r", f"{result.pearson_r:.3f}" if np.isfinite(result.pearson_r) else "–")
+        m2.metric("MAE (normalised)", f"{result.mae_normalised:.3f}")
+        m3.metric("Frames compared", result.n)
+        st.caption("Frames where the normalised curves differ most (click to show):")
+        cols = st.columns(max(1, len(result.most_different)))
+        for col, row in zip(cols, result.most_different.itertuples()):
+            col.button(f"{row.frame} ({row.difference:+.2f})", key=f"jump_{row.frame}",
+                       on_click=set_frame, args=(row.frame,), width="stretch")
+with below_left:
+    if hand_frames:
+        scores = mask_agreement(experiment, pool, masks)
+        if len(scores):
+            st.markdown(f"**Against the {len(scores)} hand masks:** mean Dice {scores['dice'].mean():.3f}, "
+                        f"mean IoU {scores['iou'].mean():.3f}")
+            with st.expander("Dice and IoU per annotated frame"):
+                st.dataframe(scores.style.format({"dice": "{:.3f}", "iou": "{:.3f}"}), hide_index=True,
+                             width="stretch", height=min(400, 38 + 35 * len(scores)))
+    else:
+        st.caption("No hand masks in this pool: Dice and IoU need them.")
+
+# -- all pools at a glance ---------------------------------------------------------------------
+st.subheader("All pools")
+cached = predict.cached_pools(experiment, model_path)
+curves = {p: pool_table(str(experiment.path), p, str(model_path), post_key, cache_stamp(experiment, model_path, p))
+          for p in cached}
+missing = [p for p in pools if p not in cached]
+if missing:
+    st.caption(f"Not predicted yet: pools {', '.join(map(str, missing))} (use “Predict pools” above).")
+grid_unit = unit if all(curves[p][unit].notna().any() for p in curves) else "area_px"
+st.plotly_chart(review.small_multiples(curves, unit=grid_unit, current=pool, normalised=normalised),
+                key=GRID, on_select=grid_clicked, selection_mode="points", config={"displaylogo": False})
+st.caption("Click a curve to open its pool.")
+
+# -- exports -------------------------------------------------------------------------------------
+st.subheader("Export")
+e1, e2, e3 = st.columns(3)
+e1.download_button(
+    f"Areas CSV ({len(curves)} pools)",
+    data=lambda: review.export_areas([curves[p] for p in sorted(curves)], model=model_name, post=post)
+    .to_csv(index=False),
+    file_name=f"{experiment.name}-{model_name}-areas.csv", mime="text/csv", on_click="ignore",
+    width="stretch")
+
+
+def overlay_frames():
+    manual_masks = {f: experiment.read_mask(pool, f) for f in hand_frames} if show_manual else None
+    return overlay.overlay_movie(movie, masks, manual=manual_masks, style=style, colour=colour,
+                                 opacity=opacity, scale=2)
+
+
+e2.download_button(f"Overlay MP4 (pool {pool})", data=lambda: overlay.mp4_bytes(overlay_frames(), fps=fps),
+                   file_name=f"{experiment.name}-pool{pool:02d}-{model_name}.mp4", mime="video/mp4",
+                   on_click="ignore", width="stretch")
+e3.download_button(f"Overlay GIF (pool {pool})", data=lambda: overlay.gif_bytes(overlay_frames(), fps=fps),
+                   file_name=f"{experiment.name}-pool{pool:02d}-{model_name}.gif", mime="image/gif",
+                   on_click="ignore", width="stretch")
+st.caption(f"{post.describe()} · model {model_name}. The chart's camera button saves it as PNG.")
+with st.expander("Play the overlay as a video"):
+    if st.button("Make the video", key="review_make_video"):
+        st.video(overlay.mp4_bytes(overlay_frames(), fps=fps))

@@ -1,0 +1,237 @@
+"""Prediction speed and memory: prints figures, asserts nothing.
+
+    .venv/bin/python bench/bench_predict.py [--data DIR] [--pools 1 2 ...] [--naive-frames 24]
+
+For the default-size U-Net (32 start filters, 8.6 M parameters, untrained weights: speed does
+not depend on them) and the shipped demo model (models/demo), side by side:
+
+* frames/s predicting the demo plate's pools with blasto's Predictor (one tf.function,
+  fixed-shape batches) at several batch sizes, and with bfloat16 compute;
+* frames/s of the naive loop: ``model.predict`` on one frame at a time;
+* achieved GFLOP/s (forward-pass FLOPs counted from the layer shapes) against the measured
+  float32 and bfloat16 matmul peaks of this CPU;
+* peak resident memory of each configuration (each runs in its own process);
+* time to reopen a cached pool (np.load with a memory map) and to measure it (threshold,
+  fill holes, objects, areas) - what a threshold change on the Review page costs.
+
+The demo plate is written to a temporary folder unless ``--data`` names a folder that holds
+the demo experiment (``python -m blasto demo DIR``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def forward_flops(model) -> float:
+    """FLOPs of one forward pass for one image (2 per multiply-add; conv and transposed conv)."""
+    import keras
+
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2DTranspose):
+            kh, kw, cout, cin = layer.kernel.shape
+            _, h, w, _ = layer.input.shape  # every input pixel is spread over kh x kw outputs
+            total += 2 * h * w * kh * kw * cin * cout
+        elif isinstance(layer, keras.layers.Conv2D):
+            kh, kw, cin, cout = layer.kernel.shape
+            _, h, w, _ = layer.output.shape
+            total += 2 * h * w * kh * kw * cin * cout
+    return float(total)
+
+
+def peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def matmul_peak(dtype: str, n: int = 2048, seconds: float = 3.0) -> float:
+    import tensorflow as tf
+
+    a = tf.cast(tf.random.normal((n, n)), getattr(tf, dtype))
+    f = tf.function(lambda a: tf.matmul(a, a))
+    f(a).numpy()
+    best, start = 0.0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        t = time.perf_counter()
+        f(a).numpy()
+        best = max(best, 2 * n ** 3 / (time.perf_counter() - t) / 1e9)
+    return best
+
+
+def load_frames(data: Path, pools) -> "np.ndarray":
+    import numpy as np
+
+    from blasto.experiment import open_experiment
+
+    experiment = open_experiment("demo", root=data)
+    pools = pools or experiment.pool_numbers
+    return np.concatenate([np.asarray(experiment.read_pool_movie(p)) for p in pools])
+
+
+def build(kind: str, bf16: bool):
+    """The model of ``kind`` ('default' or 'demo'), optionally cloned to bfloat16 compute."""
+    from blasto.model import build_unet, load_model
+
+    if kind == "default":
+        model = build_unet(input_size=256, start_filters=32, dropout=True)
+    else:
+        model = load_model(REPO / "models" / "demo")
+    if bf16:
+        import keras
+
+        first = next(layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D))
+        twin = build_unet(input_size=256, start_filters=first.filters, dropout=False, mixed_precision=True)
+        twin.set_weights(model.get_weights())  # dropout layers hold no weights
+        return twin, model
+    return model, None
+
+
+def worker(args) -> dict:
+    """One configuration in this process: time it, measure peak memory, print JSON."""
+    import numpy as np
+
+    from blasto.predict import Predictor
+
+    frames = load_frames(Path(args.data), args.pools)
+    model, reference = build(args.kind, args.mode == "bf16")
+    result = {"kind": args.kind, "mode": args.mode, "batch": args.batch,
+              "params": model.count_params(), "gflop_per_frame": forward_flops(model) / 1e9}
+    if args.mode == "naive":
+        frames = frames[: args.naive_frames]
+        x = frames[..., None].astype(np.float32) / 255.0
+        model.predict(x[:1], verbose=0)  # build the predict function once, as a user's loop would
+        start = time.perf_counter()
+        for i in range(len(x)):
+            model.predict(x[i:i + 1], verbose=0)
+        elapsed = time.perf_counter() - start
+    else:
+        predictor = Predictor(model, batch_size=args.batch)
+        predictor(frames[: args.batch])  # trace once
+        start = time.perf_counter()
+        out = predictor(frames)
+        elapsed = time.perf_counter() - start
+        if reference is not None:  # bf16 against float32 on the same frames
+            check = Predictor(reference, batch_size=args.batch)(frames[:16]).astype(int)
+            result["max_abs_diff_vs_fp32_of_255"] = int(np.abs(check - out[:16].astype(int)).max())
+            result["mean_abs_diff_vs_fp32_of_255"] = float(np.abs(check - out[:16].astype(int)).mean())
+    result.update(frames=len(frames), seconds=elapsed, fps=len(frames) / elapsed,
+                  gflops=len(frames) * result["gflop_per_frame"] / elapsed, peak_rss_mb=peak_rss_mb())
+    return result
+
+
+def run_worker(data, kind, mode, batch, pools, naive_frames) -> dict:
+    command = [sys.executable, __file__, "--worker", "--data", str(data), "--kind", kind, "--mode", mode,
+               "--batch", str(batch), "--naive-frames", str(naive_frames)]
+    if pools:
+        command += ["--pools", *map(str, pools)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode:
+        return {"kind": kind, "mode": mode, "batch": batch, "error": done.stderr.strip().splitlines()[-1]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def cached_reopen(data: Path) -> dict:
+    """Time reopening a cached pool and measuring it, with the demo model's cache."""
+    import numpy as np
+
+    from blasto.areas import PostProcessing
+    from blasto.experiment import open_experiment
+    from blasto.predict import predict_pool
+    from blasto.review import pool_results
+
+    experiment = open_experiment("demo", root=data)
+    pool = experiment.pool_numbers[0]
+    model = REPO / "models" / "demo"
+    predict_pool(experiment, pool, model_path=model)  # make sure it is cached
+    experiment = open_experiment("demo", root=data)  # a fresh page session
+    start = time.perf_counter()
+    probabilities = predict_pool(experiment, pool, model_path=model)
+    reopen = time.perf_counter() - start
+    start = time.perf_counter()
+    np.asarray(probabilities).sum()  # touch every byte
+    touch = time.perf_counter() - start
+    start = time.perf_counter()
+    pool_results(experiment, pool, probabilities, post=PostProcessing())
+    measure = time.perf_counter() - start
+    return {"frames": len(probabilities), "reopen_s": reopen, "read_all_s": touch, "measure_s": measure}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", help="folder holding the demo experiment (default: write one)")
+    parser.add_argument("--pools", type=int, nargs="+", help="pools to predict (default: all 16)")
+    parser.add_argument("--naive-frames", type=int, default=24, help="frames for the naive loop")
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 4, 8], help="batch sizes to try")
+    parser.add_argument("--skip-default", action="store_true", help="only the demo model")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--kind", default="default", help=argparse.SUPPRESS)
+    parser.add_argument("--mode", default="fp32", help=argparse.SUPPRESS)
+    parser.add_argument("--batch", type=int, default=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args)))
+        return
+
+    temporary = None
+    if args.data:
+        data = Path(args.data)
+    else:
+        from blasto.demo import write_demo
+
+        temporary = tempfile.TemporaryDirectory()
+        data = Path(temporary.name)
+        print("writing the demo plate ...", flush=True)
+        write_demo(data)
+
+    import tensorflow as tf
+
+    print(f"CPU cores: {os.cpu_count()}, TensorFlow {tf.__version__}, "
+          f"intra-op threads: {tf.config.threading.get_intra_op_parallelism_threads() or 'default (all cores)'}")
+    peaks = {dtype: matmul_peak(dtype) for dtype in ("float32", "bfloat16")}
+    print(f"measured matmul peak (2048x2048, best of 3 s): float32 {peaks['float32']:.0f} GFLOP/s, "
+          f"bfloat16 {peaks['bfloat16']:.0f} GFLOP/s", flush=True)
+
+    kinds = ["demo"] if args.skip_default else ["default", "demo"]
+    configurations = []
+    for kind in kinds:
+        configurations += [(kind, "fp32", b) for b in args.batches]
+        configurations += [(kind, "bf16", max(args.batches)), (kind, "naive", 1)]
+    header = f"{'model':8} {'mode':6} {'batch':>5} {'frames':>6} {'frames/s':>9} {'GFLOP/s':>8} {'% fp32 peak':>11} {'peak RSS':>9}"
+    print(header)
+    print("-" * len(header))
+    for kind, mode, batch in configurations:
+        r = run_worker(data, kind, mode, batch, args.pools, args.naive_frames)
+        if "error" in r:
+            print(f"{kind:8} {mode:6} {batch:>5}  failed: {r['error']}")
+            continue
+        extra = ""
+        if "max_abs_diff_vs_fp32_of_255" in r:
+            extra = (f"  bf16 vs fp32 probabilities: max {r['max_abs_diff_vs_fp32_of_255']}/255, "
+                     f"mean {r['mean_abs_diff_vs_fp32_of_255']:.2f}/255")
+        print(f"{kind:8} {mode:6} {batch:>5} {r['frames']:>6} {r['fps']:>9.2f} {r['gflops']:>8.1f} "
+              f"{100 * r['gflops'] / peaks['float32']:>10.0f}% {r['peak_rss_mb']:>7.0f} MB"
+              f"   ({r['params']:,} params, {r['gflop_per_frame']:.2f} GFLOP/frame){extra}", flush=True)
+
+    reopen = cached_reopen(data)
+    print(f"cached pool ({reopen['frames']} frames): reopen {1000 * reopen['reopen_s']:.1f} ms, "
+          f"read every byte {1000 * reopen['read_all_s']:.1f} ms, threshold + post-processing + areas "
+          f"{1000 * reopen['measure_s']:.0f} ms")
+    if temporary:
+        temporary.cleanup()
+
+
+if __name__ == "__main__":
+    main()
