@@ -391,7 +391,10 @@ class FrameEdit:
             self._restore((True, []))
 
     def save(self, experiment):
-        """Write the mask (lab PNG, black = cell) and the strokes behind it, atomically."""
+        """Write the mask (lab PNG, black = cell) and the strokes behind it, atomically.
+
+        A frame that was not on the list to annotate is put on it: it is annotated now.
+        """
         path = experiment.write_mask(self.pool, self.frame, self.mask)
         visit = {"saved": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                  "canvas": list(self.canvas_size), "cleared_base": self.base_cleared,
@@ -402,6 +405,8 @@ class FrameEdit:
         })
         self._saved = self._state()
         self.had_mask = True
+        if self.frame not in frames_to_annotate(experiment, self.pool):
+            add_frame(experiment, self.pool, self.frame)  # annotated, so wanted
         return path
 
 

@@ -148,7 +148,9 @@ def test_frame_edit_undo_redo_clear_and_dirty():
 
 def test_frame_edit_save_writes_lab_png_and_strokes(roots):
     experiment = create_experiment("annotated")
-    edit = FrameEdit.open(experiment, 3, 30, canvas_size=CANVAS)
+    fake_pool_movies(experiment, size=256)
+    assert 31 not in annotate.frames_to_annotate(experiment, 3)
+    edit = FrameEdit.open(experiment, 3, 31, canvas_size=CANVAS)
     assert not edit.had_mask and not edit.base.any()
     edit.update([path_object(SQUARE)])
     path = edit.save(experiment)
@@ -158,18 +160,19 @@ def test_frame_edit_save_writes_lab_png_and_strokes(roots):
     png = np.asarray(Image.open(path))
     assert png.dtype == np.uint8 and png.shape == (256, 256)
     assert png[75, 75] == 0 and png[10, 10] == 255  # black = cell
-    assert experiment.annotated_frames(3) == [30]
-    strokes = json.loads(experiment.strokes_path(3, 30).read_text())
+    assert experiment.annotated_frames(3) == [31]
+    assert 31 in annotate.frames_to_annotate(experiment, 3)  # annotated, so on the list now
+    strokes = json.loads(experiment.strokes_path(3, 31).read_text())
     assert len(strokes["visits"]) == 1 and strokes["visits"][0]["canvas"] == [512, 512]
 
     # A second visit starts from the saved mask; erasing part of it and saving keeps the rest.
-    again = FrameEdit.open(experiment, 3, 30, canvas_size=CANVAS)
+    again = FrameEdit.open(experiment, 3, 31, canvas_size=CANVAS)
     assert again.had_mask and again.base[75, 75] and not again.objects
     again.update([path_object([(100, 150), (200, 150)], tool="brush", mode="erase", brush_size=20)])
     again.save(experiment)
-    saved = experiment.read_mask(3, 30)
+    saved = experiment.read_mask(3, 31)
     assert not saved[74, 75] and saved[60, 75] and saved[90, 75]
-    strokes = annotate.read_strokes(experiment, 3, 30)
+    strokes = annotate.read_strokes(experiment, 3, 31)
     assert len(strokes["visits"]) == 2
     assert np.array_equal(annotate.rebuild_mask(strokes, EMPTY), saved)
 
