@@ -81,7 +81,7 @@ class TrainConfig:
 
     The defaults are blasto's recipe (Adam with cosine decay, BCE + Dice loss); they reach a
     validation Dice at threshold 0.8 of at least 0.95 on the demo in 600 steps at batch 1
-    (``bench/bench_train.py --accuracy``). ``TrainConfig.preset("seed", ...)`` is the lab's
+    (``bench/bench_train.py --accuracy``). ``TrainConfig.from_preset("seed", ...)`` is the lab's
     original recipe: RMSprop at its default rate, binary cross-entropy, constant rate.
     """
 
@@ -157,10 +157,10 @@ class TrainConfig:
         return cls(**values)
 
     @classmethod
-    def preset(cls, name: str, *, experiment: str, **overrides) -> "TrainConfig":
+    def from_preset(cls, name: str, *, experiment: str, **overrides) -> "TrainConfig":
         """A named recipe ("blasto" or "seed") with ``overrides`` on top.
 
-        >>> TrainConfig.preset("seed", experiment="demo").optimizer
+        >>> TrainConfig.from_preset("seed", experiment="demo").optimizer
         'rmsprop'
         """
         if name not in PRESETS:
