@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -79,7 +80,8 @@ class App:
         self.url = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ, BLASTO_DATA=str(data), BLASTO_MODELS=str(models),
                    BLASTO_TEST="1", PYTHONUNBUFFERED="1")
-        self.log = open(Path(data).parent / f"streamlit-{self.port}.log", "w+")
+        self.log_path = Path(tempfile.mkstemp(prefix=f"streamlit-{self.port}-", suffix=".log")[1])
+        self.log = open(self.log_path, "w+")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"),
              "--server.address", "127.0.0.1", "--server.port", str(self.port),
@@ -102,7 +104,7 @@ class App:
 
     def output(self) -> str:
         if self.log.closed:
-            return (Path(self.data).parent / f"streamlit-{self.port}.log").read_text()
+            return self.log_path.read_text()
         self.log.flush()
         self.log.seek(0)
         return self.log.read()
