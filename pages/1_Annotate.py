@@ -43,8 +43,8 @@ def go_to(**values):
 
 def apply_pending():
     for key, value in ss.pop("_pending", {}).items():
-        if key == "experiment":  # ui.pick_experiment follows the address and CURRENT
-            ss.pop("experiment_select", None)
+        if key == "experiment":  # what ui.pick_experiment's select box shows and follows
+            ss["experiment_select"] = value
             ss[ui.CURRENT] = value
             st.query_params["experiment"] = value
         else:
@@ -165,7 +165,8 @@ def crop_controls(path: Path):
         frame = movie_frame(str(path), mtime, index)
         rows = int(st.number_input("Rows of pools", 1, 12, 4, key="crop_rows"))
         cols = int(st.number_input("Columns of pools", 1, 12, 4, key="crop_cols"))
-        if ss.get("crop_grid_for") != (str(path), rows, cols):
+        if ss.get("crop_grid_for") != (str(path), rows, cols) or "crop_top" not in ss:
+            # A new movie or grid shape (or margins Streamlit forgot while hidden): suggest.
             suggest(frame, rows, cols, path)
         st.button("Suggest the grid from the image", icon=":material/auto_fix_high:", on_click=suggest,
                   args=(frame, rows, cols, path))
@@ -178,6 +179,9 @@ def crop_controls(path: Path):
         grid = Grid(rows, cols, int(top), int(left_edge), int(bottom), int(right_edge))
         size = int(st.number_input("Working size of each pool (pixels)", 32, 1024, 256, 32,
                                    key="crop_size"))
+        pixel_um = st.number_input("Pixel size of the movie (µm, 0 if unknown)", 0.0, 100.0,
+                                   0.0, 0.1, format="%.3f", key="crop_pixel",
+                                   help="Lets the Review page give areas in µm² as well.")
         name = st.text_input("New experiment name", value=path.stem, key="crop_name")
     with left:
         grid.check(height=info["height"], width=info["width"], source=str(path))
@@ -198,8 +202,12 @@ def crop_controls(path: Path):
             crop_plate(path, experiment, grid=grid, size=size, overwrite=overwrite,
                        progress=lambda done, total: bar.progress(
                            done / total, text=f"Cropping frame {done} of {total}"))
+            if pixel_um:
+                experiment.manifest["pixel_size_um"] = float(pixel_um)
+                experiment.save_manifest()
             go_to(experiment=name, anno_step="Clean")
-            ss["crop_done"] = f"Cropped {len(grid.boxes())} pools into experiment {name!r}."
+            ss["anno_notice"] = ("Clean", f"Cropped {len(grid.boxes())} pools into experiment "
+                                          f"{name!r}. Next: clean the background.")
             st.rerun()
 
 
@@ -247,7 +255,8 @@ def step_clean(experiment):
             bar = st.progress(0.0, text="Cleaning…")
             clean_experiment(experiment, tolerance=tolerance, progress=lambda done, total:
                              bar.progress(done / total, text=f"Cleaning frame {done} of {total}"))
-            ss["clean_done"] = f"Cleaned every pool with tolerance {tolerance}."
+            ss["anno_notice"] = ("Draw", f"Cleaned every pool with tolerance {tolerance}. "
+                                         "Next: draw masks.")
             go_to(anno_step="Draw")
             st.rerun()
 
@@ -330,6 +339,7 @@ def on_canvas_action(action):
 
 def jump(pool, frame):
     ss.setdefault("anno_nav", {}).update(pool=int(pool), frame=int(frame))
+    ss.pop("anno_notice", None)
 
 
 def pick_pool(pool, experiment):
@@ -513,9 +523,9 @@ def frame_list(experiment, edit, listed, n_frames):
         elif st.button(f"Put frame {frame} on the list", key="anno_list"):
             annotate.add_frame(experiment, pool, frame)
             st.rerun()
-        other = st.number_input("Open any frame of this pool", 0, n_frames - 1, frame,
-                                key="anno_other")
-        st.button("Open", key="anno_open", on_click=jump, args=(pool, other))
+        st.number_input("Open any frame of this pool", 0, n_frames - 1, frame, key="anno_other")
+        # Read the number when clicked: a number typed just before the click counts.
+        st.button("Open", key="anno_open", on_click=lambda: jump(pool, ss["anno_other"]))
         if edit.had_mask:
             st.button(f"Delete the saved mask of frame {frame}", key="anno_delete",
                       icon=":material/delete:", on_click=on_canvas_action, args=("delete",))
@@ -557,8 +567,11 @@ def step_split(experiment):
                    "with **y** their masks (black = cell), paired in sorted order.")
         replace = st.checkbox("Replace pairs imported earlier", key="import_replace")
         folder = st.text_input("Folder on this computer", key="import_folder")
-        if st.button("Import the folder", key="import_go", disabled=not folder):
+        if st.button("Import the folder", key="import_go"):
             with ui.report_errors():
+                if not folder.strip():
+                    raise BlastoError("Type the folder's path first (the folder holding train/ "
+                                      "and validation/).")
                 show_report(labdata.import_lab_folder(experiment, folder.strip(), replace=replace))
         upload = st.file_uploader("…or a zip of that folder", type=["zip"], key="import_zip")
         if upload is not None and st.button("Import the zip", key="import_zip_go"):
@@ -570,8 +583,10 @@ def step_split(experiment):
         target = st.text_input("Empty folder to write into", key="export_folder")
         force = st.checkbox("Replace train/ and validation/ if the folder has them",
                             key="export_force")
-        if st.button("Export to the folder", key="export_go", disabled=not target):
+        if st.button("Export to the folder", key="export_go"):
             with ui.report_errors():
+                if not target.strip():
+                    raise BlastoError("Type the path of an empty folder to export into first.")
                 counts = labdata.export_lab_folder(experiment, target.strip(), force=force)
                 st.success(f"Exported {counts['train']} train and {counts['validation']} "
                            f"validation pairs to {target.strip()}.")
@@ -599,9 +614,13 @@ def main():
         ss["anno_step"] = matches[0] if matches else ("Draw" if has_pools else "Crop")
     step = st.radio("Step", STEPS, horizontal=True, key="anno_step", label_visibility="collapsed",
                     format_func=lambda s: f"{STEPS.index(s) + 1} · {s}")
-    for key in ("crop_done", "clean_done"):
-        if ss.get(key):
-            st.success(ss.pop(key))
+    # A step's result stays shown while the user is on the step it led to (the canvas's own
+    # first report reruns the page at once, so a one-run message would flash and vanish).
+    notice = ss.get("anno_notice")
+    if notice and notice[0] == step:
+        st.success(notice[1])
+    elif notice:
+        ss.pop("anno_notice")
     if step != "Draw" or experiment is None:
         leave_edit(experiment)  # autosave strokes left on the canvas
     with ui.report_errors():

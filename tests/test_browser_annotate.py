@@ -161,8 +161,6 @@ def test_draw_save_undo_switch_erase_and_progress(app, page):
     page.get_by_text("Pool 5 · frame 0").first.wait_for()
     page.get_by_text("Frames to annotate").click()
     page.get_by_label("Open any frame of this pool").fill("20")
-    page.get_by_label("Open any frame of this pool").press("Enter")
-    settle(page)
     button(page, "Open")
     page.get_by_text("Pool 5 · frame 20").first.wait_for()
     trace(page, SQUARE)
@@ -170,4 +168,63 @@ def test_draw_save_undo_switch_erase_and_progress(app, page):
     assert saved_mask(app, 5, 20)[75, 75] == 0
     assert progress_cell(page, 5, 3) == "11"
     assert progress_cell(page, 2, 3) == "11"
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_crop_clean_draw_and_export_a_plate_from_the_demo_movie(app, page, tmp_path):
+    page.goto(f"{app.url}/Annotate?step=crop")
+    wait_for_app(page)
+    page.get_by_role("heading", name="1 · Crop the plate into pools").wait_for()
+
+    # A file that is not a movie is refused with a plain message, and not kept.
+    choose(page, "Upload a movie")
+    bad = tmp_path / "notes.gif"
+    bad.write_bytes(b"these are my notes, not a movie")
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(bad))
+    settle(page)
+    alert = page.locator('[data-testid="stAlert"]').filter(has_text="notes.gif")
+    assert "cannot be used" in alert.inner_text()
+    assert not (app.data / "uploads" / "notes.gif").exists()
+
+    # The demo movie under data/, the suggested grid, a small working size.
+    choose(page, "A movie already under data/")
+    page.get_by_text("plate.tif: 144 frames of 1200x1200 pixels").wait_for()
+    page.get_by_label("Working size of each pool (pixels)").fill("64")
+    page.get_by_label("New experiment name").fill("plate 1")
+    page.get_by_label("New experiment name").press("Enter")
+    settle(page)
+    button(page, "Crop into pools")
+    page.get_by_text("Cropped 16 pools into experiment 'plate 1'").wait_for(timeout=120_000)
+    experiment = app.data / "plate 1"
+    assert all((experiment / "pools" / f"pool{p:02d}" / "raw.tif").exists() for p in range(1, 17))
+
+    # Clean, then draw in a train pool and a validation pool.
+    page.get_by_role("heading", name="2 · Clean the background").wait_for()
+    button(page, "Clean every frame of every pool")
+    page.get_by_text("Cleaned every pool with tolerance 30").wait_for(timeout=120_000)
+    assert (experiment / "pools" / "pool16" / "clean.tif").exists()
+    page.get_by_text("Pool 1 · frame 0").first.wait_for()
+    trace(page, SQUARE)
+    button(page, "Next")  # autosaves frame 0
+    page.get_by_text("Pool 1 · frame 15").first.wait_for()
+    pick(page, "Pool", "Pool 12 · validation · 0 of 10 done")
+    page.get_by_text("Pool 12 · frame 0").first.wait_for()
+    trace(page, SQUARE)
+    button(page, "Save mask")
+    for pool in (1, 12):
+        mask = np.asarray(Image.open(experiment / "pools" / f"pool{pool:02d}" / "masks" / "frame0000.png"))
+        assert mask.shape == (64, 64) and mask[18, 18] == 0 and mask[50, 50] == 255
+
+    # Export in the lab's layout, by side.
+    choose(page, "4 · Split & lab data")
+    out = tmp_path / "for the notebook"
+    page.get_by_label("Empty folder to write into").fill(str(out))
+    page.get_by_label("Empty folder to write into").press("Enter")
+    settle(page)
+    button(page, "Export to the folder")
+    page.get_by_text("Exported 1 train and 1 validation pairs").wait_for()
+    assert sorted(p.name for p in (out / "train").iterdir()) == [
+        "pool01_frame0000_x.png", "pool01_frame0000_y.png"]
+    assert sorted(p.name for p in (out / "validation").iterdir()) == [
+        "pool12_frame0000_x.png", "pool12_frame0000_y.png"]
     assert page.locator('[data-testid="stException"]').count() == 0
