@@ -11,7 +11,9 @@ import streamlit as st
 from blasto import overlay, predict, review, ui
 from blasto.areas import DEFAULT_THRESHOLD, KEEP_CHOICES, UNIT_LABELS, PostProcessing, best_unit
 from blasto.experiment import Experiment
-from blasto.measurements import agreement, load_saved_measurements, mask_agreement, parse_measurements
+from blasto.measurements import (
+    agreement, load_saved_measurements, mask_agreement, measurements_path, parse_measurements, save_measurements,
+)
 
 FRAME, POOL, PLAYING, CHART, GRID = "review_frame", "review_pool", "review_playing", "review_chart", "review_grid"
 KEEP_LABELS = {"all": "all objects", "largest": "largest object", "centre": "objects at the centre"}
@@ -178,6 +180,10 @@ with below_right:
             with ui.report_errors():
                 manual = parse_measurements(upload, n_frames=n_frames, pool=pool,
                                             frame_interval_s=experiment.manifest.get("frame_interval_s"))
+                st.caption(f"{len(manual)} frames measured, column {manual.column!r}.")
+                if st.button(f"Save them with the experiment as pool {pool}'s measurements"):
+                    save_measurements(experiment, pool, manual)
+                    st.success(f"Saved to {measurements_path(experiment, pool).relative_to(experiment.path)}.")
     manual_unit = unit
     if manual is not None and not normalised:
         guess = review.guess_manual_unit(manual)

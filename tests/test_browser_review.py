@@ -8,7 +8,9 @@ from conftest import wait_for_app
 
 pytestmark = pytest.mark.timeout(300)
 
-MODEL_Y = "() => { const gd = document.querySelector('.js-plotly-plot'); return gd && gd.data ? Array.from(gd.data[0].y) : null; }"
+# The model curve's y values as a JSON string (NaN-safe), or null before the chart is drawn.
+MODEL_Y = ("() => { const gd = document.querySelector('.js-plotly-plot'); "
+           "return gd && gd._fullData ? JSON.stringify(Array.from(gd._fullData[0].y)) : null; }")
 
 
 def frame_shown(page) -> int:
@@ -21,8 +23,8 @@ def click_model_point(page, frame: int) -> None:
     x, y = page.evaluate(
         """(frame) => {
             const gd = document.querySelector('.js-plotly-plot');
-            const trace = gd.data[0];
-            const i = trace.customdata.indexOf(frame);
+            const trace = gd._fullData[0];
+            const i = Array.from(trace.customdata).indexOf(frame);
             const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
             const box = gd.querySelector('.nsewdrag').getBoundingClientRect();
             return [box.left + xa.l2p(trace.x[i]), box.top + ya.l2p(trace.y[i])];
@@ -53,7 +55,7 @@ def test_review_overlay_chart_click_and_threshold(app, page):
     # Next moves the frame (and the chart's marker follows).
     page.get_by_role("button", name="Next ▶").click()
     page.get_by_text(re.compile(r"^Frame 61 of 143")).wait_for(timeout=60_000)
-    page.wait_for_function("() => Array.from(document.querySelectorAll('.js-plotly-plot')[0].data)"
+    page.wait_for_function("() => Array.from(document.querySelectorAll('.js-plotly-plot')[0]._fullData)"
                            ".some(t => t.name === 'frame 61')")
 
     # Changing the threshold changes the curve (in absolute units, so any change shows).
@@ -64,9 +66,8 @@ def test_review_overlay_chart_click_and_threshold(app, page):
     slider.focus()
     for _ in range(30):
         slider.press("ArrowLeft")
-    page.wait_for_function(f"(before) => {{ const y = ({MODEL_Y})(); "
-                           "return y && JSON.stringify(y) !== JSON.stringify(before); }", arg=before,
-                           timeout=90_000)
+    page.wait_for_function(f"(before) => {{ const y = ({MODEL_Y})(); return y && y !== before; }}",
+                           arg=before, timeout=90_000)
     wait_for_app(page)
     after = page.evaluate(MODEL_Y)
     assert after != before
