@@ -106,9 +106,12 @@ def worker(args) -> dict:
     from blasto.predict import Predictor
 
     frames = load_frames(Path(args.data), args.pools)
+    if args.max_frames:
+        frames = frames[: args.max_frames]
     model, reference = build(args.kind, args.mode == "bf16")
     result = {"kind": args.kind, "mode": args.mode, "batch": args.batch,
-              "params": model.count_params(), "gflop_per_frame": forward_flops(model) / 1e9}
+              "params": model.count_params(), "gflop_per_frame": forward_flops(model) / 1e9,
+              "rss_before_mb": peak_rss_mb()}  # TensorFlow, the model and the frames, before predicting
     if args.mode == "naive":
         frames = frames[: args.naive_frames]
         x = frames[..., None].astype(np.float32) / 255.0
@@ -132,9 +135,9 @@ def worker(args) -> dict:
     return result
 
 
-def run_worker(data, kind, mode, batch, pools, naive_frames) -> dict:
+def run_worker(data, kind, mode, batch, pools, naive_frames, max_frames=0) -> dict:
     command = [sys.executable, __file__, "--worker", "--data", str(data), "--kind", kind, "--mode", mode,
-               "--batch", str(batch), "--naive-frames", str(naive_frames)]
+               "--batch", str(batch), "--naive-frames", str(naive_frames), "--max-frames", str(max_frames)]
     if pools:
         command += ["--pools", *map(str, pools)]
     done = subprocess.run(command, capture_output=True, text=True)
@@ -174,12 +177,15 @@ def main():
     parser.add_argument("--data", help="folder holding the demo experiment (default: write one)")
     parser.add_argument("--pools", type=int, nargs="+", help="pools to predict (default: all 16)")
     parser.add_argument("--naive-frames", type=int, default=24, help="frames for the naive loop")
-    parser.add_argument("--batches", type=int, nargs="+", default=[1, 4, 8], help="batch sizes to try")
+    parser.add_argument("--batch", type=int, default=4, help="batch size of the whole-plate run (default 4)")
+    parser.add_argument("--sweep", type=int, nargs="*", default=[1, 8],
+                        help="other batch sizes to try (and bf16 at the largest), on --sweep-frames frames")
+    parser.add_argument("--sweep-frames", type=int, default=144, help="frames for the sweep (default 144)")
     parser.add_argument("--skip-default", action="store_true", help="only the demo model")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--kind", default="default", help=argparse.SUPPRESS)
     parser.add_argument("--mode", default="fp32", help=argparse.SUPPRESS)
-    parser.add_argument("--batch", type=int, default=4, help=argparse.SUPPRESS)
+    parser.add_argument("--max-frames", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(args)))
@@ -207,13 +213,15 @@ def main():
     kinds = ["demo"] if args.skip_default else ["default", "demo"]
     configurations = []
     for kind in kinds:
-        configurations += [(kind, "fp32", b) for b in args.batches]
-        configurations += [(kind, "bf16", max(args.batches)), (kind, "naive", 1)]
-    header = f"{'model':8} {'mode':6} {'batch':>5} {'frames':>6} {'frames/s':>9} {'GFLOP/s':>8} {'% fp32 peak':>11} {'peak RSS':>9}"
+        configurations.append((kind, "fp32", args.batch, 0))  # the whole plate (or --pools)
+        configurations += [(kind, "fp32", b, args.sweep_frames) for b in args.sweep]
+        configurations.append((kind, "bf16", max([args.batch, *args.sweep]), args.sweep_frames))
+        configurations.append((kind, "naive", 1, 0))
+    header = f"{'model':8} {'mode':6} {'batch':>5} {'frames':>6} {'frames/s':>9} {'GFLOP/s':>8} {'% fp32 peak':>11} {'peak RSS (+predicting)':>22}"
     print(header)
     print("-" * len(header))
-    for kind, mode, batch in configurations:
-        r = run_worker(data, kind, mode, batch, args.pools, args.naive_frames)
+    for kind, mode, batch, max_frames in configurations:
+        r = run_worker(data, kind, mode, batch, args.pools, args.naive_frames, max_frames)
         if "error" in r:
             print(f"{kind:8} {mode:6} {batch:>5}  failed: {r['error']}")
             continue
@@ -222,7 +230,7 @@ def main():
             extra = (f"  bf16 vs fp32 probabilities: max {r['max_abs_diff_vs_fp32_of_255']}/255, "
                      f"mean {r['mean_abs_diff_vs_fp32_of_255']:.2f}/255")
         print(f"{kind:8} {mode:6} {batch:>5} {r['frames']:>6} {r['fps']:>9.2f} {r['gflops']:>8.1f} "
-              f"{100 * r['gflops'] / peaks['float32']:>10.0f}% {r['peak_rss_mb']:>7.0f} MB"
+              f"{100 * r['gflops'] / peaks['float32']:>10.0f}% {r['peak_rss_mb']:>7.0f} MB (+{r['peak_rss_mb'] - r['rss_before_mb']:.0f})"
               f"   ({r['params']:,} params, {r['gflop_per_frame']:.2f} GFLOP/frame){extra}", flush=True)
 
     reopen = cached_reopen(data)

@@ -12,7 +12,7 @@ one Python loop iteration per frame.
 >>> probabilities = np.zeros((1, 8, 8), np.uint8)
 >>> probabilities[0, 2:6, 2:6] = 250          # a 4x4 cell...
 >>> probabilities[0, 3, 3] = 10               # ...with a one-pixel hole
->>> pixel_areas(masks_from_probabilities(probabilities, post=PostProcessing()))
+>>> pixel_areas(masks_from_probabilities(probabilities, post=PostProcessing(min_size=0)))
 array([16])
 """
 
@@ -31,6 +31,11 @@ KEEP_CHOICES = ("all", "largest", "centre")
 
 #: The lab's threshold on P(cell).
 DEFAULT_THRESHOLD = 0.8
+
+#: Smallest object kept by default, in pool-crop pixels: bubbles and debris are smaller (a
+#: bubble of 7 source px radius is ~120 px in a 256 px crop of a 290 px pool); a blastocyst,
+#: even collapsed, is thousands.
+DEFAULT_MIN_SIZE = 150
 
 #: Objects whose pixels come this close to the crop's centre (as a fraction of the crop's
 #: size) count as "touching the pool's centre".
@@ -56,15 +61,15 @@ class PostProcessing:
         that pop out of the cell).
 
     >>> PostProcessing().describe()
-    'threshold 0.80, fill holes, keep largest object'
+    'threshold 0.80, fill holes, keep all objects, min size 150 px'
     >>> PostProcessing(threshold=0.5, fill_holes=False, keep="all", min_size=30).describe()
     'threshold 0.50, keep all objects, min size 30 px'
     """
 
     threshold: float = DEFAULT_THRESHOLD
     fill_holes: bool = True
-    keep: str = "largest"
-    min_size: int = 0
+    keep: str = "all"  # a pool may hold two cells
+    min_size: int = DEFAULT_MIN_SIZE
 
     def __post_init__(self):
         if not 0.0 <= float(self.threshold) <= 1.0:
@@ -214,7 +219,7 @@ def keep_centre_objects(masks: np.ndarray, *, radius: float = CENTRE_RADIUS) -> 
     return result[0] if single else result
 
 
-def postprocess(masks: np.ndarray, *, fill: bool = True, keep: str = "largest", min_size: int = 0) -> np.ndarray:
+def postprocess(masks: np.ndarray, *, fill: bool = True, keep: str = "all", min_size: int = 0) -> np.ndarray:
     """Clean thresholded masks: fill holes, drop small objects, keep the chosen objects.
 
     Holes are filled first so that object sizes (for ``min_size`` and "largest") are the

@@ -78,11 +78,12 @@ def test_min_size_drops_bubbles_only():
 def test_postprocessing_options_combine():
     probabilities = np.where(scene(), 250, 5).astype(np.uint8)
     cases = {
-        PostProcessing(fill_holes=False, keep="all"): [393, 325],
-        PostProcessing(fill_holes=True, keep="all"): [409, 325],
-        PostProcessing(fill_holes=True, keep="largest"): [400, 225],
-        PostProcessing(fill_holes=True, keep="centre"): [0, 100],
+        PostProcessing(fill_holes=False, keep="all", min_size=0): [393, 325],
+        PostProcessing(fill_holes=True, keep="all", min_size=0): [409, 325],
+        PostProcessing(fill_holes=True, keep="largest", min_size=0): [400, 225],
+        PostProcessing(fill_holes=True, keep="centre", min_size=0): [0, 100],
         PostProcessing(fill_holes=True, keep="all", min_size=10): [400, 325],
+        PostProcessing(fill_holes=True, keep="all", min_size=150): [400, 225],
         PostProcessing(threshold=0.99, keep="all"): [0, 0],
     }
     for post, expected in cases.items():
