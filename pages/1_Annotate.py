@@ -432,13 +432,14 @@ def navigation(experiment, pools, n_frames):
 
 
 def picker(label, options, value, *, key, on_pick, args=(), format_func=str, help=None):
-    """A select box whose labels may change (progress counts) without losing its value.
+    """A select box showing ``value``, whose labels may change (progress counts).
 
-    Streamlit matches a select box's value by its label, so the widget gets a new key when
-    the labels change; the value itself lives in ``anno_nav``.
+    The value lives in ``anno_nav`` (buttons and the progress table change it too), and
+    Streamlit matches a select box's value by its label, so the widget is made anew (new key)
+    whenever the value or the labels change.
     """
     labels = [format_func(o) for o in options]
-    key = f"{key}_{hashlib.md5(repr(labels).encode()).hexdigest()[:10]}"
+    key = f"{key}_{hashlib.md5(repr((value, labels)).encode()).hexdigest()[:10]}"
     return st.selectbox(label, options, index=options.index(value), key=key,
                         format_func=format_func, help=help,
                         on_change=lambda: on_pick(ss[key], *args))

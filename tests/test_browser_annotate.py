@@ -168,6 +168,13 @@ def test_draw_save_undo_switch_erase_and_progress(app, page):
     assert saved_mask(app, 5, 20)[75, 75] == 0
     assert progress_cell(page, 5, 3) == "11"
     assert progress_cell(page, 2, 3) == "11"
+
+    # Selecting a row of the progress table jumps to that pool (rows are 35 px, under a header).
+    table = page.locator('[data-testid="stDataFrame"]')
+    table.scroll_into_view_if_needed()
+    box = table.bounding_box()
+    page.mouse.click(box["x"] + 15, box["y"] + 35 * 7 + 17)
+    page.get_by_text("Pool 7 · frame 0").first.wait_for()
     assert page.locator('[data-testid="stException"]').count() == 0
 
 
