@@ -439,10 +439,17 @@ def picker(label, options, value, *, key, on_pick, args=(), format_func=str, hel
     whenever the value or the labels change.
     """
     labels = [format_func(o) for o in options]
-    key = f"{key}_{hashlib.md5(repr((value, labels)).encode()).hexdigest()[:10]}"
+    base, key = key, f"{key}_{hashlib.md5(repr((value, labels)).encode()).hexdigest()[:10]}"
+    ss[f"{base}_current"] = key
+
+    def picked():
+        # The browser may still report a change of the select box this one replaced: only
+        # the current one moves the user.
+        if ss.get(f"{base}_current") == key:
+            on_pick(ss[key], *args)
+
     return st.selectbox(label, options, index=options.index(value), key=key,
-                        format_func=format_func, help=help,
-                        on_change=lambda: on_pick(ss[key], *args))
+                        format_func=format_func, help=help, on_change=picked)
 
 
 def first_frame(experiment, pools) -> dict:

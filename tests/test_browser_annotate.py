@@ -133,11 +133,16 @@ def test_draw_save_undo_switch_erase_and_progress(app, page):
     # Switching frames and coming back shows the saved mask; unsaved strokes are autosaved.
     choose(page, "Outline")
     trace(page, [(100, 300), (200, 300), (200, 400), (100, 400), (100, 304)])
-    pick(page, "Frame", "Frame 15 (2 h 30 min) · done")
+    button(page, "Next")
     page.get_by_text("Pool 2 · frame 15").first.wait_for()
     assert saved_mask(app, 2, 7)[175, 75] == 0  # autosaved on leaving
-    pick(page, "Frame", "Frame 7 (1 h 10 min) · done")  # saved, so now on the list
+    pick(page, "Frame", "Frame 30 (5 h 00 min) · done")
+    page.get_by_text("Pool 2 · frame 30").first.wait_for()
+    button(page, "Previous")
+    button(page, "Previous")
     page.get_by_text("Pool 2 · frame 7").first.wait_for()
+    shown = page.get_by_role("combobox", name="Frame", exact=True).input_value()
+    assert shown == "Frame 7 (1 h 10 min) · done"  # saved, so on the list
     assert overlay_shown(page, 150, 150) and overlay_shown(page, 150, 350)
     assert not overlay_shown(page, 450, 450)
     assert progress_cell(page, 2, 3) == "11"
