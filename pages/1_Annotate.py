@@ -24,7 +24,7 @@ from blasto.crop import crop_plate
 from blasto.errors import BlastoError, MovieError
 from blasto.experiment import Experiment, create_experiment, list_experiments, validate_name
 from blasto.grid import Grid, suggest_grid
-from blasto.movie import FRAME_EXTENSIONS, VIDEO_EXTENSIONS, open_movie
+from blasto.movie import VIDEO_EXTENSIONS, open_movie
 from blasto.paths import data_root
 
 STEPS = ("Crop", "Clean", "Draw", "Split & lab data")
@@ -168,7 +168,8 @@ def crop_controls(path: Path):
         if ss.get("crop_grid_for") != (str(path), rows, cols) or "crop_top" not in ss:
             # A new movie or grid shape (or margins Streamlit forgot while hidden): suggest.
             suggest(frame, rows, cols, path)
-        st.button("Suggest the grid from the image", icon=":material/auto_fix_high:", on_click=suggest,
+        st.button("Suggest the grid from the image", icon=":material/auto_fix_high:",
+                  on_click=suggest,
                   args=(frame, rows, cols, path))
         st.caption("Outer margins of the grid (source pixels); the cuts are evenly spaced.")
         a, b = st.columns(2)
@@ -330,7 +331,8 @@ def on_canvas_action(action):
             experiment = Experiment(state["path"])
             experiment.delete_mask(edit.pool, edit.frame)
             ss.pop("anno_edit", None)
-            st.toast(f"Deleted the mask of pool {edit.pool}, frame {edit.frame}.", icon=":material/delete:")
+            st.toast(f"Deleted the mask of pool {edit.pool}, frame {edit.frame}.",
+                     icon=":material/delete:")
         else:
             getattr(edit, action)()
     except BlastoError as exc:
@@ -564,9 +566,8 @@ def step_split(experiment):
             with ui.report_errors():
                 experiment.set_split(train, validation)
                 st.success(f"Saved: {len(train)} train and {len(validation)} validation pools.")
-    counts = {side: len(experiment.imported_pairs(side)) for side in labdata.SIDES}
-    st.markdown(f"**Imported pairs**: {counts['train']} train, {counts['validation']} "
-                "validation.")
+        st.markdown(plate_map(experiment))
+    imported = st.empty()  # filled last: an import below changes the counts
 
     imp, exp = st.columns(2)
     with imp:
@@ -598,9 +599,30 @@ def step_split(experiment):
                 counts = labdata.export_lab_folder(experiment, target.strip(), force=force)
                 st.success(f"Exported {counts['train']} train and {counts['validation']} "
                            f"validation pairs to {target.strip()}.")
-        st.download_button("Download as a zip", icon=":material/download:", data=lambda: labdata.export_lab_zip(experiment),
+        st.download_button("Download as a zip", icon=":material/download:",
+                           data=lambda: labdata.export_lab_zip(experiment),
                            file_name=f"{experiment.name}-masks.zip", mime="application/zip",
                            key="export_zip", on_click="ignore")
+    counts = {side: len(experiment.imported_pairs(side)) for side in labdata.SIDES}
+    imported.markdown(f"**Imported pairs**: {counts['train']} train, {counts['validation']} "
+                      "validation.")
+
+
+def plate_map(experiment) -> str:
+    """The plate's pools as a markdown grid, coloured by side (blue train, orange validation)."""
+    grid = experiment.manifest.get("grid") or {}
+    pools = experiment.pool_numbers
+    cols = int(grid.get("cols") or 4)
+    rows = -(-max(pools) // cols)
+    colour = {"train": "blue", "validation": "orange"}
+    cells = []
+    for pool in range(1, rows * cols + 1):
+        side = experiment.split_of(pool) if pool in pools else None
+        cells.append(f":{colour[side]}[**{pool}** {side}]" if side else f"{pool} -")
+    lines = ["| " + " | ".join(f"col {c + 1}" for c in range(cols)) + " |",
+             "|" + " --- |" * cols]
+    lines += ["| " + " | ".join(cells[r * cols:(r + 1) * cols]) + " |" for r in range(rows)]
+    return "\n".join(lines)
 
 
 def show_report(report):

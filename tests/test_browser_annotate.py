@@ -224,7 +224,8 @@ def test_crop_clean_draw_and_export_a_plate_from_the_demo_movie(app, page, tmp_p
     trace(page, SQUARE)
     button(page, "Save mask")
     for pool in (1, 12):
-        mask = np.asarray(Image.open(experiment / "pools" / f"pool{pool:02d}" / "masks" / "frame0000.png"))
+        path = experiment / "pools" / f"pool{pool:02d}" / "masks" / "frame0000.png"
+        mask = np.asarray(Image.open(path))
         assert mask.shape == (64, 64) and mask[18, 18] == 0 and mask[50, 50] == 255
 
     # Export in the lab's layout, by side.
@@ -239,4 +240,11 @@ def test_crop_clean_draw_and_export_a_plate_from_the_demo_movie(app, page, tmp_p
         "pool01_frame0000_x.png", "pool01_frame0000_y.png"]
     assert sorted(p.name for p in (out / "validation").iterdir()) == [
         "pool12_frame0000_x.png", "pool12_frame0000_y.png"]
+
+    # ... and the lab's folder imports back, keeping the sides.
+    page.get_by_label("Folder on this computer").fill(str(out))
+    button(page, "Import the folder")
+    page.get_by_text("Imported 1 train, 1 validation pair(s).").wait_for()
+    page.get_by_text("Imported pairs: 1 train, 1 validation.").wait_for()
+    assert len(list((experiment / "imported" / "validation").glob("mask*.png"))) == 1
     assert page.locator('[data-testid="stException"]').count() == 0

@@ -140,7 +140,8 @@ def demo_like_experiment(name, *, size=32, frames=31):
         movie = rng.integers(0, 256, (frames, size, size), dtype=np.uint8)
         experiment.write_pool_movie(pool, movie, cleaned=True)
         for frame in (0, 15):
-            experiment.write_mask(pool, frame, disc(size, radius=5 + pool, centre=(10 + frame // 5, 16)))
+            cell = disc(size, radius=5 + pool, centre=(10 + frame // 5, 16))
+            experiment.write_mask(pool, frame, cell)
     experiment.set_split([1, 2], [3])
     return experiment
 
