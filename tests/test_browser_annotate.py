@@ -23,9 +23,9 @@ SQUARE = [(100, 100), (200, 100), (200, 200), (100, 200), (100, 104)]
 
 def settle(page):
     """Let the canvas report (it waits 200 ms after a stroke) and Streamlit rerun."""
-    time.sleep(0.7)
+    time.sleep(0.5)
     wait_for_app(page)
-    time.sleep(0.3)
+    time.sleep(0.2)
     wait_for_app(page)
 
 
@@ -52,6 +52,7 @@ def trace(page, points):
         page.mouse.move(x0 + x, y0 + y, steps=8)
     page.mouse.up()
     settle(page)
+    page.get_by_text("Unsaved strokes").wait_for()  # the stroke reached the server
 
 
 def click_polygon(page, points):
@@ -60,6 +61,7 @@ def click_polygon(page, points):
         page.mouse.click(x0 + x, y0 + y)
         time.sleep(0.15)
     settle(page)
+    page.get_by_text("Unsaved strokes").wait_for()
 
 
 def button(page, name):
@@ -67,6 +69,8 @@ def button(page, name):
     page.locator('button[data-testid^="stBaseButton"]').filter(
         has_text=re.compile(f"{name}$")).click()
     settle(page)
+    if name == "Save mask":
+        page.get_by_text("Saved.").first.wait_for()
 
 
 def choose(page, label):
