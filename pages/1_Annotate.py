@@ -568,6 +568,7 @@ def step_split(experiment):
                 st.success(f"Saved: {len(train)} train and {len(validation)} validation pools.")
         st.markdown(plate_map(experiment))
     imported = st.empty()  # filled last: an import below changes the counts
+    new_experiment_form()
 
     imp, exp = st.columns(2)
     with imp:
@@ -606,6 +607,20 @@ def step_split(experiment):
     counts = {side: len(experiment.imported_pairs(side)) for side in labdata.SIDES}
     imported.markdown(f"**Imported pairs**: {counts['train']} train, {counts['validation']} "
                       "validation.")
+
+
+def new_experiment_form():
+    """An empty experiment, to import the lab's masks into without cropping a movie."""
+    with st.expander("New empty experiment (for the lab's masks only)"):
+        name = st.text_input("Name", key="new_name")
+        size = int(st.number_input("Working size (pixels)", 32, 1024, 256, 32, key="new_size"))
+        if st.button("Create", key="new_go"):
+            with ui.report_errors():
+                experiment = create_experiment(validate_name(name))
+                experiment.manifest["size"] = size
+                experiment.save_manifest()
+                go_to(experiment=experiment.name)
+                st.rerun()
 
 
 def plate_map(experiment) -> str:
@@ -657,7 +672,10 @@ def main():
         if step == "Crop":
             step_crop(experiment)
         elif experiment is None:
-            st.info("Choose or create an experiment first (step 1 crops a movie into one).")
+            st.info("Choose or create an experiment first (step 1 crops a movie into one; "
+                    "step 4 makes an empty one for the lab's masks).")
+            if step == "Split & lab data":
+                new_experiment_form()
         elif step == "Clean":
             step_clean(experiment)
         elif step == "Draw":
