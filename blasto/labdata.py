@@ -305,6 +305,12 @@ def export_items(experiment):
             yield side, f"imported_{image_path.stem}", pixels, cell
 
 
+def unsplit_pools(experiment) -> list[int]:
+    """Pools with hand masks but on neither side of the split: an export leaves them out."""
+    return [p for p in experiment.pool_numbers
+            if experiment.split_of(p) is None and experiment.annotated_frames(p)]
+
+
 def lab_file_names(stem: str) -> tuple[str, str]:
     """The image and mask file names of one exported pair (contain x / y, not both).
 

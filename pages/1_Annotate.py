@@ -600,6 +600,10 @@ def step_split(experiment):
                 counts = labdata.export_lab_folder(experiment, target.strip(), force=force)
                 st.success(f"Exported {counts['train']} train and {counts['validation']} "
                            f"validation pairs to {target.strip()}.")
+                left_out = labdata.unsplit_pools(experiment)
+                if left_out:
+                    st.warning("Not exported, on neither side of the split: pool(s) "
+                               f"{', '.join(map(str, left_out))}.")
         st.download_button("Download as a zip", icon=":material/download:",
                            data=lambda: labdata.export_lab_zip(experiment),
                            file_name=f"{experiment.name}-masks.zip", mime="application/zip",

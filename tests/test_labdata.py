@@ -222,6 +222,14 @@ def test_cli_import_creates_the_experiment_and_export_writes_the_layout(roots, t
     assert "not empty" in capsys.readouterr().err
     assert main(["export-masks", "--experiment", "from lab", str(out), "--force"]) == 0
 
+    # Pools on neither side of the split are left out, and said so.
+    split_off = demo_like_experiment("half split")
+    split_off.set_split([1], [3])
+    assert labdata.unsplit_pools(split_off) == [2]
+    assert main(["export-masks", "--experiment", "half split", str(tmp_path / "half")]) == 0
+    assert "neither side of the split: pool(s) 2." in capsys.readouterr().out
+    assert len(list((tmp_path / "half" / "train").iterdir())) == 2 * 2
+
     # A refused import creates no experiment.
     (lab / "train" / "y_000.png").write_bytes(b"garbage")
     assert main(["import-masks", str(lab), "--experiment", "broken"]) == 2

@@ -1,7 +1,7 @@
 """``python -m blasto export-masks --experiment NAME DIR``: write annotations in the lab's layout."""
 
 from blasto.experiment import open_experiment
-from blasto.labdata import export_lab_folder
+from blasto.labdata import export_lab_folder, unsplit_pools
 
 HELP = "Export an experiment's masks to DIR/train and DIR/validation (x = image, y = mask)."
 
@@ -16,6 +16,10 @@ def add_arguments(parser):
 def run(args) -> int:
     experiment = open_experiment(args.experiment)
     counts = export_lab_folder(experiment, args.folder, force=args.force)
+    left_out = unsplit_pools(experiment)
+    if left_out:
+        print(f"warning: not exported, on neither side of the split: pool(s) "
+              f"{', '.join(map(str, left_out))}.")
     print(f"exported {counts['train']} train and {counts['validation']} validation pairs "
           f"to {args.folder}")
     return 0
