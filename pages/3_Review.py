@@ -81,6 +81,13 @@ def chart_clicked() -> None:
         set_frame(frame)
 
 
+def jump_clicked() -> None:
+    frame = st.session_state.get("review_jump")
+    if frame is not None:
+        set_frame(frame)
+        st.session_state["review_jump"] = None  # a pill is a jump, not a lasting choice
+
+
 def grid_clicked() -> None:
     pool = review.selected_value(st.session_state.get(GRID))
     if pool is not None:
@@ -165,12 +172,12 @@ with below_right, ui.report_errors():
     saved = load_saved_measurements(experiment, pool)
 sources = (["saved with the experiment"] if saved is not None else []) + ["upload CSV/XLSX", "none"]
 with below_right:
-    c1, c2, c3 = st.columns([3, 2, 2])
-    source = c1.radio("Manual measurements", sources, horizontal=True, key="review_manual_source")
-    normalised = c2.toggle("Normalised (min-max)", True, help="As the lab compares curves; off: absolute units.")
+    source = st.radio("Manual measurements", sources, horizontal=True, key="review_manual_source")
+    c1, c2 = st.columns(2)
+    normalised = c1.toggle("Normalised (min-max)", True, help="As the lab compares curves; off: absolute units.")
     available = [u for u in UNITS if table[u].notna().any()]
-    unit = c3.selectbox("Unit", available, index=available.index(unit), format_func=UNIT_LABELS.get,
-                        disabled=normalised)
+    unit = c2.selectbox("Unit", available, index=available.index(unit), format_func=UNIT_LABELS.get,
+                        disabled=normalised, label_visibility="collapsed")
     if source == "saved with the experiment":
         manual = saved
     elif source.startswith("upload"):
@@ -216,8 +223,9 @@ def viewer():
         row = table.iloc[frame]
         when = f" · {row['time_h']:.2f} h" if np.isfinite(row["time_h"]) else ""
         hand = " · hand mask in blue" if manual_mask is not None else ""
-        st.markdown(f"**Frame {frame}** of {n_frames - 1}{when} · {UNIT_LABELS[unit]} "
-                    f"**{row[unit]:,.0f}**{hand}", help="Frames are numbered from 0.")
+        st.markdown(f"**Frame {frame}** of {n_frames - 1}{when} · **{row[unit]:,.0f}** "
+                    f"{UNIT_LABELS[unit].removeprefix('area (').removesuffix(')')}{hand}",
+                    help="Frames are numbered from 0.")
         st.slider("Frame", 0, n_frames - 1, key=FRAME, label_visibility="collapsed")
         b1, b2, b3 = st.columns(3)
         b1.button("◀ Prev", on_click=step, args=(-1, n_frames), width="stretch")
@@ -244,11 +252,11 @@ with below_right:
         m1.metric("Pearson r", f"{result.pearson_r:.3f}" if np.isfinite(result.pearson_r) else "–")
         m2.metric("MAE (normalised)", f"{result.mae_normalised:.3f}")
         m3.metric("Frames compared", result.n)
-        st.caption("Frames where the normalised curves differ most (click to show):")
-        cols = st.columns(max(1, len(result.most_different)))
-        for col, row in zip(cols, result.most_different.itertuples()):
-            col.button(f"{row.frame} ({row.difference:+.2f})", key=f"jump_{row.frame}",
-                       on_click=set_frame, args=(row.frame,), width="stretch")
+        differences = dict(zip(result.most_different["frame"], result.most_different["difference"]))
+        st.pills("Frames where the normalised curves differ most (frame, difference; click to show)",
+                 list(differences),
+                 format_func=lambda f: f"{f} ({differences[f]:+.2f})", key="review_jump",
+                 on_change=jump_clicked)
 with below_left:
     if hand_frames:
         scores = mask_agreement(experiment, pool, masks)
