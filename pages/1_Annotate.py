@@ -394,7 +394,9 @@ def step_draw(experiment):
         frame_list(experiment, edit, listed, n_frames)
 
     st.markdown("**Progress** · select a row to jump to that pool's next frame to annotate")
-    st.dataframe(annotate.progress_table(experiment), hide_index=True, key="anno_progress",
+    table = annotate.progress_table(experiment)
+    table["next frame"] = table["next frame"].astype("string").fillna("all done")
+    st.dataframe(table, hide_index=True, key="anno_progress",
                  on_select=lambda: on_progress_select(experiment), selection_mode="single-row",
                  width="stretch")
 
