@@ -3,9 +3,10 @@
 A measurements file is a table with a column of areas and, optionally, a column of frame
 numbers (from 0) or of times; frames may be sparse (e.g. every 15th). Columns are recognised
 by their header (``area``, ``frame``, ``time_min`` ...); a file without headers may hold one
-column (areas of consecutive frames from 0) or two (frame, area). A ``pool`` column selects
-the rows of one pool. Anything that cannot be read raises :class:`MeasurementError` naming the
-file and what is wrong.
+column (areas of consecutive frames from 0) or two (frame, area). Times become frames with the
+experiment's frame interval; their unit comes from the header (``h``/``hours``, ``s``/``sec``,
+else minutes). A ``pool`` column selects the rows of one pool. Anything that cannot be read
+raises :class:`MeasurementError` naming the file and what is wrong.
 
 >>> m = parse_measurements(b"frame,area\\n0,100\\n15,150\\n30,125\\n", n_frames=144, name="m.csv")
 >>> m.frames.tolist(), m.areas.tolist()

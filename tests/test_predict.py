@@ -191,8 +191,8 @@ def test_cli_predict_writes_areas_masks_and_movies(tiny_model, roots, capsys):
     movie = iio.imread(out / "overlay" / "pool02.mp4", extension=".mp4")
     assert movie.shape == (FRAMES, 2 * SIZE, 2 * SIZE, 3)
 
-    tiff_out = roots[0].parent / "out-tiff"
-    assert cli.main(["predict", "--experiment", "small", "--model", str(tiny_model), "--pools", "1",
+    tiff_out = roots[0].parent / "out-tiff"  # the model by its name under models/
+    assert cli.main(["predict", "--experiment", "small", "--model", "tiny-run", "--pools", "1",
                      "--masks", "tiff", "--no-movie", "--out", str(tiff_out)]) == 0
     assert (tiff_out / "masks" / "pool01.tif").exists() and not (tiff_out / "overlay").exists()
 

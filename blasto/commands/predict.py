@@ -22,7 +22,7 @@ from blasto.areas import KEEP_CHOICES, PostProcessing
 from blasto.commands.crop import progress_bar
 from blasto.experiment import open_experiment
 from blasto.masks import encode_lab_mask
-from blasto.predict import DEFAULT_BATCH_SIZE, model_id, predict_pools
+from blasto.predict import DEFAULT_BATCH_SIZE, model_id, predict_pools, resolve_model
 
 HELP = "Predict masks for an experiment's pools; write areas CSV, masks and overlay movies."
 
@@ -30,7 +30,7 @@ HELP = "Predict masks for an experiment's pools; write areas CSV, masks and over
 def add_arguments(parser):
     parser.add_argument("--experiment", required=True, metavar="NAME", help="experiment (under data/)")
     parser.add_argument("--model", required=True, metavar="PATH",
-                        help="model: a run/model folder (e.g. models/demo) or a .keras file")
+                        help="model: a run/model folder, a .keras file, or a folder name under models/ (e.g. demo)")
     parser.add_argument("--pools", type=int, nargs="+", metavar="N", help="pools to predict (default: all)")
     parser.add_argument("--threshold", type=float, default=0.8, help="P(cell) threshold (default 0.8)")
     parser.add_argument("--fill-holes", action=argparse.BooleanOptionalAction, default=True,
@@ -55,7 +55,7 @@ def run(args) -> int:
     experiment = open_experiment(args.experiment)
     post = PostProcessing(threshold=args.threshold, fill_holes=args.fill_holes, keep=args.keep,
                           min_size=args.min_size)
-    model = Path(args.model)
+    model = resolve_model(args.model)
     name = model_id(model)
     out = Path(args.out)
     print(f"{experiment.name}: model {name}, {post.describe()}")
