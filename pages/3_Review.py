@@ -293,16 +293,16 @@ e1.download_button(
     width="stretch")
 
 
-def overlay_frames():
+def overlay_frames(scale=2):
     manual_masks = {f: experiment.read_mask(pool, f) for f in hand_frames} if show_manual else None
     return overlay.overlay_movie(movie, masks, manual=manual_masks, style=style, colour=colour,
-                                 opacity=opacity, scale=2)
+                                 opacity=opacity, scale=scale)
 
 
 e2.download_button(f"Overlay MP4 (pool {pool})", data=lambda: overlay.mp4_bytes(overlay_frames(), fps=fps),
                    file_name=f"{experiment.name}-pool{pool:02d}-{model_name}.mp4", mime="video/mp4",
                    on_click="ignore", width="stretch")
-e3.download_button(f"Overlay GIF (pool {pool})", data=lambda: overlay.gif_bytes(overlay_frames(), fps=fps),
+e3.download_button(f"Overlay GIF (pool {pool})", data=lambda: overlay.gif_bytes(overlay_frames(scale=1), fps=fps),
                    file_name=f"{experiment.name}-pool{pool:02d}-{model_name}.gif", mime="image/gif",
                    on_click="ignore", width="stretch")
 st.caption(f"{post.describe()} · model {model_name}. The chart's camera button saves it as PNG.")
