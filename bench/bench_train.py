@@ -142,7 +142,8 @@ def seed_speed(frames, args) -> float:
 
     from blasto.model import build_unet
 
-    model = build_unet(input_size=frames.images.shape[1])
+    model = build_unet(input_size=frames.images.shape[1], kernel_initializer="glorot_uniform",
+                       zero_mean_first_layer=False)  # the seed's model, as Keras built it
     model.compile(optimizer=keras.optimizers.RMSprop(), loss="binary_crossentropy")
     return timed_fit(model, seed_generators(frames), steps=args.steps, warmup=args.warmup,
                      batch_size=1)
@@ -154,7 +155,8 @@ def blasto_speed(frames, args, *, batch_size, mixed) -> float:
     from blasto.training import TrainConfig, make_loss, make_optimizer
 
     config = TrainConfig(experiment=args.experiment, batch_size=batch_size, mixed_precision=mixed)
-    model = build_unet(input_size=frames.images.shape[1], mixed_precision=mixed)
+    model = build_unet(input_size=frames.images.shape[1], mixed_precision=mixed,
+                       dropout=config.dropout)
     model.compile(optimizer=make_optimizer(config), loss=make_loss(config.loss))
     data = training_dataset(frames, batch_size=batch_size, augment=config.augment)
     steps = max(4, args.steps // batch_size) if batch_size > 1 else args.steps

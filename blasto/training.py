@@ -47,9 +47,12 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from blasto import atomic
 from blasto.augment import AugmentConfig
 from blasto.errors import BlastoError, TrainingError
+from blasto.model import MODEL_FILES
 from blasto.paths import REPO_ROOT, data_root, models_root
 
 CONFIG, STATUS, HISTORY, BATCHES = "config.json", "status.json", "history.json", "batches.csv"
@@ -70,6 +73,7 @@ LIVE_STATES = ("starting", "running")
 OPTIMIZERS = ("adam", "rmsprop")
 LOSSES = ("bce_dice", "bce")
 SCHEDULES = ("cosine", "constant")
+INITS = ("blasto", "keras")
 EARLY_STOPPING = (None, "loss", "val_loss")
 STATUS_EVERY_S = 0.5  # status.json is rewritten at most this often during an epoch
 
@@ -89,10 +93,10 @@ class TrainConfig:
     epochs: int = 12
     steps_per_epoch: int = 50
     batch_size: int = 1
-    learning_rate: float = 1e-3
+    learning_rate: float = 3e-4
     optimizer: str = "adam"
     start_filters: int = 32
-    dropout: bool = True
+    dropout: bool = False  # the seed's dropout made validation swing at this budget (on/off option)
     early_stopping: str | None = None  # None, "loss" or "val_loss"
     patience: int = 5
     stop_at_val_loss: float | None = None  # the seed's "stop when val_loss <= 0.08" rule
@@ -100,6 +104,10 @@ class TrainConfig:
     lr_schedule: str = "cosine"
     warmup_steps: int = 0
     mixed_precision: bool = False
+    # Starting weights (not the architecture). "blasto": he_normal kernels, zero-mean first
+    # layer, output bias at the training masks' cell fraction (see build_unet); "keras": the
+    # seed's Keras defaults (glorot_uniform, zero bias).
+    init: str = "blasto"
     threshold: float = 0.8  # for the validation Dice and IoU
     seed: int = 0
     preset: str = "blasto"
@@ -124,7 +132,7 @@ class TrainConfig:
             raise TrainingError("Pick the experiment to train on.")
         if not (0 < float(self.learning_rate) < 1):
             raise TrainingError(f"Learning rate must be between 0 and 1; got {self.learning_rate}.")
-        for name, allowed in (("optimizer", OPTIMIZERS), ("loss", LOSSES),
+        for name, allowed in (("optimizer", OPTIMIZERS), ("loss", LOSSES), ("init", INITS),
                               ("lr_schedule", SCHEDULES), ("early_stopping", EARLY_STOPPING)):
             if getattr(self, name) not in allowed:
                 raise TrainingError(f"Training setting {name}={getattr(self, name)!r}: use one of "
@@ -175,9 +183,11 @@ PRESETS = {
     "seed": {
         "optimizer": "rmsprop",
         "learning_rate": 1e-3,
+        "dropout": True,
         "loss": "bce",
         "lr_schedule": "constant",
         "mixed_precision": False,
+        "init": "keras",
         "augment": AugmentConfig.seed_preset(),
     },
 }
@@ -219,9 +229,10 @@ def read_run(run_dir) -> dict:
     status = _read_json(run_dir / STATUS, {}) or {}
     active = _same_path(active_run(), run_dir)
     if status.get("state") in LIVE_STATES and not active:
+        log = f" Its output is in {run_dir / LOG}." if (run_dir / LOG).is_file() else ""
         status = {**status, "state": "failed",
                   "error": status.get("error") or "The training process ended without saying why "
-                                                  "(killed, or the machine restarted)."}
+                                                  f"(killed, or the machine restarted).{log}"}
     return {
         "run_id": run_dir.name,
         "path": run_dir,
@@ -266,7 +277,7 @@ def run_summary(run: dict) -> dict:
         "val_iou": best.get("val_iou"),
         "started": status.get("started"),
         "elapsed_s": status.get("elapsed_s"),
-        "has_model": (Path(run["path"]) / BEST).is_file(),
+        "has_model": any((Path(run["path"]) / name).is_file() for name in MODEL_FILES),
     }
 
 
@@ -506,6 +517,9 @@ def train(config: TrainConfig, *, run_dir=None, progress=None, resume=False, loc
             run_dir = resolve_run_dir(run_dir)
             if lock_fd is None:  # resumed from a shell: an old stop request no longer applies
                 (run_dir / STOP).unlink(missing_ok=True)
+            for leftover in run_dir.glob(".*.tmp"):  # a killed run's unfinished atomic writes
+                leftover.unlink(missing_ok=True)
+            atomic.write_json(run_dir / CONFIG, config.to_dict())  # e.g. more epochs than planned
         else:
             run_dir = Path(run_dir) if run_dir else new_run_dir(config)
             run_dir.mkdir(parents=True, exist_ok=True)
@@ -574,7 +588,7 @@ def _fit(config: TrainConfig, run_dir: Path, status: dict, *, progress, resume, 
     keras.utils.set_random_seed(config.seed)
     size = int(train_frames.images.shape[1])
     options = dict(input_size=size, start_filters=config.start_filters, dropout=config.dropout)
-    model = build_unet(**options, mixed_precision=config.mixed_precision)
+    model = build_unet(**options, mixed_precision=config.mixed_precision, **_init_options(config, train_frames))
     # Checkpoints are saved from a float32 twin without optimizer state: small, loadable anywhere.
     twin = build_unet(**options)
     if resume:
@@ -598,6 +612,24 @@ def _fit(config: TrainConfig, run_dir: Path, status: dict, *, progress, resume, 
     finally:
         recorder.close()
     recorder.finish()
+
+
+def _init_options(config: TrainConfig, train_frames) -> dict:
+    """build_unet's starting-weight options for ``config.init``."""
+    if config.init == "keras":
+        return {"kernel_initializer": "glorot_uniform", "zero_mean_first_layer": False}
+    return {"kernel_initializer": "he_normal", "zero_mean_first_layer": True,
+            "output_bias": _prior_logit(train_frames.masks)}
+
+
+def _prior_logit(masks) -> float:
+    """logit of the fraction of cell pixels (clipped away from 0 and 1).
+
+    >>> round(_prior_logit(np.array([True, False, False, False])), 3)
+    -1.099
+    """
+    fraction = min(max(float(np.mean(masks)), 1e-3), 1 - 1e-3)
+    return math.log(fraction / (1 - fraction))
 
 
 def _trim_batches(run_dir, epochs_done):

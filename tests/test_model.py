@@ -69,3 +69,18 @@ def test_load_model_refusals_name_the_path(tmp_path):
     torn.write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(TrainingError, match="torn.keras: cannot load the model"):
         load_model(torn)
+
+
+def test_starting_weights_are_options_the_architecture_is_not():
+    seed_like = build_unet(input_size=32, start_filters=4, kernel_initializer="glorot_uniform",
+                           zero_mean_first_layer=False)
+    blasto = build_unet(input_size=32, start_filters=4, output_bias=-2.0)
+    assert seed_like.count_params() == blasto.count_params()
+    assert [type(l).__name__ for l in seed_like.layers] == [type(l).__name__ for l in blasto.layers]
+    assert blasto.get_layer("p_cell").bias.numpy().tolist() == [-2.0]
+    convs = [l for l in blasto.layers if type(l).__name__.startswith("Conv2D") and l.name != "p_cell"]
+    assert {type(l.kernel_initializer).__name__ for l in convs} == {"HeNormal"}
+    # The first layer starts blind to the gray level: each kernel sums to zero.
+    first = blasto.layers[1].kernel.numpy()
+    assert np.abs(first.sum(axis=(0, 1, 2))).max() < 1e-5
+    assert np.abs(seed_like.layers[1].kernel.numpy().sum(axis=(0, 1, 2))).max() > 1e-3

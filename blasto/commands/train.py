@@ -62,7 +62,7 @@ def config_from_args(args):
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if args.no_dropout:
         overrides["dropout"] = False
-    config = TrainConfig.preset(args.preset, experiment=args.experiment, **overrides)
+    config = TrainConfig.from_preset(args.preset, experiment=args.experiment, **overrides)
     if args.shear_deg is not None:
         config.augment.shear_deg = args.shear_deg
     if args.no_augment:
@@ -77,10 +77,9 @@ def run(args) -> int:
     if args.resume:
         run_dir = training.resolve_run_dir(args.resume)
         config = training.load_config(run_dir)
-        if args.epochs:  # resume with more epochs than first planned
+        if args.epochs:  # resume with more epochs than first planned (saved by train())
             config.epochs = args.epochs
             config.validate()
-            _save_config(run_dir, config)
         resume = True
     elif args.run_dir and not args.experiment:
         run_dir = training.resolve_run_dir(args.run_dir)  # prepared by start_run
@@ -116,13 +115,6 @@ def run(args) -> int:
         print(f"{summary['status']}: no epoch finished, no checkpoint")
     print(f"run folder: {run_dir}")
     return 0
-
-
-def _save_config(run_dir, config):
-    from blasto import atomic
-    from blasto.training import CONFIG
-
-    atomic.write_json(run_dir / CONFIG, config.to_dict())
 
 
 def _clock(seconds) -> str:
