@@ -33,6 +33,7 @@ it dies), and ``models/.active.json`` names the run that holds it.
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import datetime as _dt
 import fcntl
@@ -173,7 +174,8 @@ class TrainConfig:
         """
         if name not in PRESETS:
             raise TrainingError(f"Unknown preset {name!r}: use one of {', '.join(PRESETS)}.")
-        values = {**PRESETS[name], "preset": name, **overrides}
+        # A deep copy: the caller may change the config (e.g. its augment) in place.
+        values = {**copy.deepcopy(PRESETS[name]), "preset": name, **overrides}
         return cls(experiment=experiment, **values)
 
 

@@ -11,7 +11,7 @@ def test_home_page_lists_the_demo_experiment(app, page):
     page.goto(app.url)
     wait_for_app(page)
     page.get_by_role("heading", name="demo").wait_for()
-    assert page.get_by_text("Annotated frames").first.is_visible()
+    page.get_by_text("Annotated frames").first.wait_for()
     # The card links open each step with the experiment selected.
     page.get_by_role("link", name="Train demo").click()
     page.wait_for_url("**/Train?experiment=demo")
