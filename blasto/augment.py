@@ -31,6 +31,21 @@ FILL_MODES = ("nearest", "reflect", "wrap", "constant")
 INTERPOLATIONS = ("bilinear", "nearest")
 
 
+def dataclass_from_dict(cls, values: dict | None, *, what: str):
+    """Build the dataclass ``cls`` from ``values``, refusing unknown keys (a typo in a config
+    file must not be silently ignored).
+
+    >>> dataclass_from_dict(AugmentConfig, {"zoom": 0.1}, what="augmentation").zoom
+    0.1
+    """
+    values = dict(values or {})
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise TrainingError(f"Unknown {what} settings: {', '.join(unknown)}.")
+    return cls(**values)
+
+
 @dataclasses.dataclass
 class AugmentConfig:
     """Settings of the paired augmentation (each one shown and editable on the Train page)."""
@@ -72,12 +87,7 @@ class AugmentConfig:
     @classmethod
     def from_dict(cls, values: dict | None) -> "AugmentConfig":
         """Build from a dict (e.g. a run's config.json); unknown keys are refused."""
-        values = dict(values or {})
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise TrainingError(f"Unknown augmentation settings: {', '.join(unknown)}.")
-        return cls(**values)
+        return dataclass_from_dict(cls, values, what="augmentation")
 
     @classmethod
     def seed_preset(cls) -> "AugmentConfig":

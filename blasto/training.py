@@ -51,7 +51,7 @@ from pathlib import Path
 import numpy as np
 
 from blasto import atomic
-from blasto.augment import AugmentConfig
+from blasto.augment import AugmentConfig, dataclass_from_dict
 from blasto.errors import BlastoError, TrainingError
 from blasto.model import MODEL_FILES
 from blasto.paths import REPO_ROOT, data_root, models_root
@@ -158,12 +158,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
         """Build from a dict (a run's config.json); unknown keys are refused."""
-        values = dict(values)
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise TrainingError(f"Unknown training settings: {', '.join(unknown)}.")
-        return cls(**values)
+        return dataclass_from_dict(cls, values, what="training")
 
     @classmethod
     def from_preset(cls, name: str, *, experiment: str, **overrides) -> "TrainConfig":
