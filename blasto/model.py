@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from blasto.errors import TrainingError
+from blasto.paths import models_root
 
 #: Names a saved model may have inside a run folder or model folder, in order of preference.
 MODEL_FILES = ("best.keras", "model.keras", "last.keras")
@@ -94,6 +95,18 @@ def build_unet(*, input_size=256, start_filters=32, dropout=True, mixed_precisio
         kernel = first.kernel.numpy()
         first.kernel.assign(kernel - kernel.mean(axis=(0, 1, 2), keepdims=True))
     return model
+
+
+def resolve_model(name_or_path) -> Path:
+    """A model file or folder from a path, or a run id / model name under ``models/`` (``demo``)."""
+    path = Path(name_or_path)
+    if path.exists():
+        return path
+    candidate = models_root() / str(name_or_path)
+    if len(path.parts) == 1 and candidate.exists():
+        return candidate
+    raise TrainingError(f"No model {str(name_or_path)!r}: no such model file or folder, "
+                        f"nor a model of that name in {models_root()}.")
 
 
 def model_file(path) -> Path:

@@ -59,14 +59,6 @@ def model_id(path) -> str:
     return f"{file.stem}-{digest}"
 
 
-def resolve_model(name_or_path) -> Path:
-    """A model path as given, or the folder of that name under ``models/`` (e.g. ``demo``)."""
-    path = Path(name_or_path)
-    if not path.exists() and len(path.parts) == 1 and (models_root() / path).is_dir():
-        return models_root() / path
-    return path
-
-
 def list_models(root=None) -> list[Path]:
     """Folders under ``models/`` (or ``root``) that hold a saved model, newest first; demo last."""
     root = Path(root) if root else models_root()

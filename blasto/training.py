@@ -854,17 +854,6 @@ class _RecorderLogic:
 
 
 # -- evaluation -------------------------------------------------------------------------------------
-def resolve_model_path(name_or_path) -> Path:
-    """A model file or folder from a path, or a run id / model name under ``models/``."""
-    path = Path(name_or_path)
-    if path.exists():
-        return path
-    candidate = models_root() / str(name_or_path)
-    if candidate.exists():
-        return candidate
-    raise TrainingError(f"No model {name_or_path!r}: not a file or folder, nor a run in {models_root()}.")
-
-
 def evaluate(experiment_name: str, model_path, *, threshold=0.8, batch_size=8) -> dict:
     """Dice and IoU (at ``threshold``) of a model on every validation frame of an experiment.
 
@@ -876,7 +865,7 @@ def evaluate(experiment_name: str, model_path, *, threshold=0.8, batch_size=8) -
     from blasto.dataset import collect_frames
     from blasto.experiment import open_experiment
     from blasto.metrics import dice, iou
-    from blasto.model import load_model, model_file, predict_probabilities
+    from blasto.model import load_model, model_file, predict_probabilities, resolve_model
 
     if not 0 < threshold < 1:
         raise TrainingError(f"Threshold must be between 0 and 1; got {threshold}.")
@@ -885,7 +874,7 @@ def evaluate(experiment_name: str, model_path, *, threshold=0.8, batch_size=8) -
     if not len(frames):
         raise TrainingError(f"Experiment {experiment.name!r} has no annotated validation frame to "
                             "evaluate on.")
-    file = model_file(resolve_model_path(model_path))
+    file = model_file(resolve_model(model_path))
     probabilities = predict_probabilities(load_model(file), frames.images, batch_size=batch_size)
     rows = []
     for source, p, truth in zip(frames.sources, probabilities, frames.masks):

@@ -22,7 +22,8 @@ from blasto.areas import KEEP_CHOICES, PostProcessing
 from blasto.commands.crop import progress_bar
 from blasto.experiment import open_experiment
 from blasto.masks import encode_lab_mask
-from blasto.predict import DEFAULT_BATCH_SIZE, model_id, predict_pools, resolve_model
+from blasto.model import resolve_model
+from blasto.predict import DEFAULT_BATCH_SIZE, model_id, predict_pools
 
 HELP = "Predict masks for an experiment's pools; write areas CSV, masks and overlay movies."
 
