@@ -443,18 +443,23 @@ def start_run(config: TrainConfig) -> Path:
     return run_dir
 
 
-def resume_run(run_dir) -> Path:
-    """Resume a stopped (or finished with more epochs asked, or killed) run in its own process,
-    from its last weights. Returns the run folder."""
+def resume_run(run_dir, *, epochs=None) -> Path:
+    """Resume a stopped (or killed, or early-stopped) run in its own process, from its last
+    weights; ``epochs`` raises the number of epochs in all (a finished run needs more).
+    Returns the run folder."""
     run_dir = resolve_run_dir(run_dir)
     config = load_config(run_dir)
+    if epochs is not None:
+        config.epochs = int(epochs)
+        config.validate()
     _check_can_train(config)
     _resume_point(run_dir, config)  # refuse now if there is nothing to resume
     fd = _acquire_lock()
     try:
         (run_dir / STOP).unlink(missing_ok=True)
         _announce(run_dir, None)
-        process = _spawn(["--resume", str(run_dir)], run_dir, fd)
+        more = ["--epochs", str(config.epochs)] if epochs is not None else []
+        process = _spawn(["--resume", str(run_dir), *more], run_dir, fd)
         _announce(run_dir, process.pid)
     finally:
         os.close(fd)
@@ -551,6 +556,19 @@ def _error_text(exc: BaseException) -> str:
     if isinstance(exc, BlastoError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
+
+
+def resume_refusal(run_dir, *, epochs=None) -> str | None:
+    """Why the run in ``run_dir`` cannot be resumed with ``epochs`` in all, or None if it can
+    (the Resume button's state; :func:`resume_run` raises the same text)."""
+    try:
+        config = load_config(run_dir)
+        if epochs is not None:
+            config.epochs = int(epochs)
+        _resume_point(run_dir, config)
+    except TrainingError as exc:
+        return str(exc)
+    return None
 
 
 def _resume_point(run_dir, config) -> tuple[int, int, list]:

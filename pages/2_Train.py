@@ -146,11 +146,30 @@ def live_run() -> None:
             with ui.report_errors():
                 training.request_stop(run["path"])
                 st.toast("Stopping after this batch…")
+    elif state in training.STATE_LABELS:
+        resume_controls(run, key="live")
     st.plotly_chart(loss_chart([run]), key="live_chart")
     if not run["active"] and st.session_state.get("last_run") and state not in training.LIVE_STATES:
         # The run ended: refresh the whole page once so the runs table shows it.
         if st.session_state.get("announced_end") != str(run["path"]):
             st.session_state["announced_end"] = str(run["path"])
+            st.rerun()
+
+
+def resume_controls(run: dict, *, key: str) -> None:
+    """Epochs in all and a Resume button for a run that is not going (from its last weights)."""
+    done = len(run["history"])
+    planned = int(run["config"].get("epochs") or 1)
+    c1, c2 = st.columns([1, 3], vertical_alignment="bottom")
+    epochs = c1.number_input("Epochs in all", 1, 10_000, max(planned, done + 1), key=f"{key}_epochs",
+                             help=f"{done} done. A finished run needs more epochs to resume.")
+    refusal = training.resume_refusal(run["path"], epochs=epochs)
+    if c2.button(f"Resume {run['run_id']}", icon=":material/resume:", key=f"{key}_resume",
+                 disabled=refusal is not None or training.active_run() is not None,
+                 help=refusal or "Carries on from the last finished epoch's weights."):
+        with ui.report_errors():
+            st.session_state["last_run"] = training.resume_run(run["path"], epochs=epochs)
+            st.session_state.pop("announced_end", None)
             st.rerun()
 
 
@@ -181,8 +200,10 @@ def runs_section(experiment_name: str) -> None:
             st.markdown(f"- `{r['run_id']}`: {r['status']}, best val_loss {best}")
     if not chosen:
         return
-    st.plotly_chart(loss_chart([training.read_run(r["path"]) for r in chosen],
-                               title="Selected runs"), key="compare_chart")
+    selected = [training.read_run(r["path"]) for r in chosen]
+    st.plotly_chart(loss_chart(selected, title="Selected runs"), key="compare_chart")
+    if not selected[0]["active"]:
+        resume_controls(selected[0], key="table")
     c1, c2 = st.columns(2)
     if c1.button(f"Preview {chosen[0]['run_id']} on validation frames", disabled=not chosen[0]["has_model"]):
         preview(chosen[0], experiment_name)

@@ -42,11 +42,26 @@ def test_start_watch_and_stop_a_run_from_the_page(app, page):
     page.wait_for_function(f"({POINTS_IN_CHART})() > {first}", timeout=60_000)
     assert page.get_by_text("running").first.is_visible()
 
+    # Stop once an epoch has finished, so that there are weights to resume from.
+    (run_dir,) = [p for p in app.models.iterdir() if (p / "config.json").exists() and p.name != "demo"]
+    deadline = time.time() + 120
+    while not (run_dir / "history.json").exists() or not json.loads((run_dir / "history.json").read_text()):
+        assert time.time() < deadline, "no epoch finished in 2 minutes"
+        time.sleep(0.5)
+    page.get_by_role("button", name="Stop", exact=True).click()
+    page.get_by_text("stopped by hand").first.wait_for(timeout=60_000)
+
+    # Resume carries on in the same folder, and stops by hand again.
+    epochs_before = len(json.loads((run_dir / "history.json").read_text()))
+    page.get_by_role("button", name=f"Resume {run_dir.name}").click()
+    page.get_by_role("button", name="Stop", exact=True).wait_for(timeout=60_000)
+    while len(json.loads((run_dir / "history.json").read_text())) <= epochs_before:
+        assert time.time() < deadline + 120, "the resumed run finished no epoch in 2 minutes"
+        time.sleep(0.5)
     page.get_by_role("button", name="Stop", exact=True).click()
     page.get_by_text("stopped by hand").first.wait_for(timeout=60_000)
 
     # The run is listed, and its folder says the same.
-    (run_dir,) = [p for p in app.models.iterdir() if (p / "config.json").exists() and p.name != "demo"]
     page.get_by_text("Runs as a list").click()
     page.get_by_text(run_dir.name).first.wait_for()
     deadline = time.time() + 30

@@ -84,6 +84,11 @@ def test_stop_request_ends_fit_within_one_batch_then_resume_finishes(roots):
     assert len(run["batches"]) == 12 + 8
     with pytest.raises(TrainingError, match="done all its 3 epochs"):
         training.train(config, run_dir=run_dir, resume=True)
+    # What the Resume button shows: refused as planned, allowed with more epochs.
+    assert "done all its 3 epochs" in training.resume_refusal(run_dir)
+    assert training.resume_refusal(run_dir, epochs=4) is None
+    with pytest.raises(TrainingError, match="done all its 3 epochs"):
+        training.resume_run(run_dir)
 
 
 def run_dir_of(status):
