@@ -104,7 +104,8 @@ class TrainConfig:
     loss: str = "bce_dice"
     lr_schedule: str = "cosine"
     warmup_steps: int = 0
-    mixed_precision: bool = False
+    # True: mixed bfloat16; False: float32; None: "auto", whichever this machine trains faster.
+    mixed_precision: bool | None = None
     # Starting weights (not the architecture). "blasto": he_normal kernels, zero-mean first
     # layer, output bias at the training masks' cell fraction (see build_unet); "keras": the
     # seed's Keras defaults (glorot_uniform, zero bias).
@@ -138,6 +139,9 @@ class TrainConfig:
             if getattr(self, name) not in allowed:
                 raise TrainingError(f"Training setting {name}={getattr(self, name)!r}: use one of "
                                     f"{', '.join(str(a) for a in allowed)}.")
+        if self.mixed_precision not in (None, True, False):
+            raise TrainingError(f"Training setting mixed_precision={self.mixed_precision!r}: use "
+                                "true (bfloat16), false (float32) or null (auto).")
         if not 0 < self.threshold < 1:
             raise TrainingError(f"Threshold must be between 0 and 1; got {self.threshold}.")
         if self.stop_at_val_loss is not None and self.stop_at_val_loss <= 0:
@@ -274,8 +278,18 @@ def run_summary(run: dict) -> dict:
         "val_iou": best.get("val_iou"),
         "started": status.get("started"),
         "elapsed_s": status.get("elapsed_s"),
+        "precision": status.get("precision") or _precision_label(config.get("mixed_precision")),
         "has_model": any((Path(run["path"]) / name).is_file() for name in MODEL_FILES),
     }
+
+
+def _precision_label(mixed_precision) -> str:
+    """The precision setting in words.
+
+    >>> _precision_label(None), _precision_label(True), _precision_label(False)
+    ('auto', 'mixed bfloat16', 'float32')
+    """
+    return {None: "auto", True: "mixed bfloat16", False: "float32"}[mixed_precision]
 
 
 def list_runs(*, root=None) -> list[dict]:
@@ -600,10 +614,11 @@ def _fit(config: TrainConfig, run_dir: Path, status: dict, *, progress, resume, 
         atomic.write_text(run_dir / BATCHES, "epoch,step,loss\n")
         atomic.write_json(run_dir / HISTORY, [])
 
+    mixed = _resolve_precision(config, run_dir, status)
     keras.utils.set_random_seed(config.seed)
     size = int(train_frames.images.shape[1])
     options = dict(input_size=size, start_filters=config.start_filters, dropout=config.dropout)
-    model = build_unet(**options, mixed_precision=config.mixed_precision, **_init_options(config, train_frames))
+    model = build_unet(**options, mixed_precision=mixed, **_init_options(config, train_frames))
     # Checkpoints are saved from a float32 twin without optimizer state: small, loadable anywhere.
     twin = build_unet(**options)
     if resume:
@@ -627,6 +642,21 @@ def _fit(config: TrainConfig, run_dir: Path, status: dict, *, progress, resume, 
     finally:
         recorder.close()
     recorder.finish()
+
+
+def _resolve_precision(config: TrainConfig, run_dir: Path, status: dict) -> bool:
+    """Mixed bfloat16 or not; "auto" (None) picks what this machine trains faster (measured
+    once per machine, see :mod:`blasto.precision`). The choice goes into status.json."""
+    if config.mixed_precision is None:
+        from blasto.precision import choose_mixed_precision
+
+        mixed, reason = choose_mixed_precision()
+        status["precision"] = f"auto, {reason}"
+    else:
+        mixed = bool(config.mixed_precision)
+        status["precision"] = "mixed bfloat16" if mixed else "float32"
+    atomic.write_json(run_dir / STATUS, status)
+    return mixed
 
 
 def _init_options(config: TrainConfig, train_frames) -> dict:

@@ -26,6 +26,19 @@ CHROMIUM_ARGS = [
 ]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """A cache folder of the test session's own (blasto.precision keeps its measurement there),
+    inherited by the CLI and app processes the tests start."""
+    old = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if old is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = old
+
+
 @pytest.fixture
 def roots(tmp_path, monkeypatch):
     """Empty data/ and models/ folders for one test, set in BLASTO_DATA / BLASTO_MODELS."""

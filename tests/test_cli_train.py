@@ -77,7 +77,7 @@ def test_options_and_presets_make_the_config():
     args = parser.parse_args(["train", "--experiment", "demo", "--preset", "seed", "--epochs", "7",
                               "--early-stopping", "val_loss", "--patience", "3",
                               "--stop-at-val-loss", "0.08", "--shear-deg", "11.46",
-                              "--mixed-precision"])
+                              "--precision", "bfloat16"])
     config = config_from_args(args)
     assert (config.optimizer, config.loss, config.learning_rate) == ("rmsprop", "bce", 1e-3)
     assert (config.epochs, config.early_stopping, config.patience) == (7, "val_loss", 3)
@@ -85,6 +85,9 @@ def test_options_and_presets_make_the_config():
     assert config.mixed_precision is True
     default = config_from_args(parser.parse_args(["train", "--experiment", "demo"]))
     assert default == training.TrainConfig(experiment="demo")
+    assert default.mixed_precision is None  # auto: measured on this machine
+    assert config_from_args(parser.parse_args(["train", "--experiment", "demo", "--precision",
+                                               "float32"])).mixed_precision is False
 
 
 def test_ctrl_c_stops_like_the_stop_button_and_keeps_the_best_checkpoint(roots):

@@ -19,7 +19,7 @@ from synthetic import tiny_experiment
 
 def tiny_config(**overrides):
     values = dict(experiment="tiny", epochs=3, steps_per_epoch=8, batch_size=4,
-                  learning_rate=1e-2, start_filters=4)
+                  learning_rate=1e-2, start_filters=4, mixed_precision=False)
     return TrainConfig(**{**values, **overrides})
 
 

@@ -10,6 +10,8 @@ import signal
 import sys
 import threading
 
+PRECISIONS = {"auto": None, "float32": False, "bfloat16": True}  # -> TrainConfig.mixed_precision
+
 HELP = "Train the U-Net on an experiment's annotated frames (Ctrl-C stops, keeping the best model)."
 
 
@@ -26,8 +28,9 @@ def add_arguments(parser):
     parser.add_argument("--lr-schedule", choices=("cosine", "constant"))
     parser.add_argument("--start-filters", type=int)
     parser.add_argument("--no-dropout", action="store_true", help="switch the dropout layers off")
-    parser.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=None,
-                        help="compute in bfloat16 (default: the preset's choice)")
+    parser.add_argument("--precision", choices=tuple(PRECISIONS),
+                        help="float32, mixed bfloat16, or auto: whichever this machine trains "
+                             "faster, measured once (default: the preset's; blasto's is auto)")
     parser.add_argument("--early-stopping", choices=("loss", "val_loss"),
                         help="stop when this stops improving for --patience epochs")
     parser.add_argument("--patience", type=int)
@@ -55,13 +58,15 @@ def config_from_args(args):
         "epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch,
         "batch_size": args.batch_size, "learning_rate": args.learning_rate,
         "optimizer": args.optimizer, "loss": args.loss, "lr_schedule": args.lr_schedule,
-        "start_filters": args.start_filters, "mixed_precision": args.mixed_precision,
+        "start_filters": args.start_filters,
         "early_stopping": args.early_stopping, "patience": args.patience,
         "stop_at_val_loss": args.stop_at_val_loss, "seed": args.seed,
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if args.no_dropout:
         overrides["dropout"] = False
+    if args.precision:
+        overrides["mixed_precision"] = PRECISIONS[args.precision]
     config = TrainConfig.from_preset(args.preset, experiment=args.experiment, **overrides)
     if args.shear_deg is not None:
         config.augment.shear_deg = args.shear_deg
