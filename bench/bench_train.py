@@ -229,8 +229,14 @@ def speed(frames, args):
                   f"{100 * rate * step_flops / 1e9 / peak:6.0f}%", flush=True)
     (mixed, batch_size), best = max(results.items(), key=lambda item: item[1])
     print(f"\nbest: {'bf16' if mixed else 'fp32'} at batch {batch_size}: {best:.2f} img/s = "
-          f"{best / seed:.2f}x the seed pipeline; batch 1 fp32 (blasto's default): "
+          f"{best / seed:.2f}x the seed pipeline; batch 1 fp32: "
           f"{results.get((False, 1), float('nan')) / seed:.2f}x")
+    if tf.config.list_physical_devices("GPU"):
+        # The seed's notebook reported 34 ms per step at batch 1 on its GPU.
+        print(f"GPU: the seed reported 34 ms/step at batch 1 = {1 / 0.034:.1f} img/s; here the "
+              f"seed pipeline {seed:.1f} img/s, blasto's best {best:.1f} img/s "
+              f"({best * 0.034:.2f}x the reported figure)")
+    auto_choice()
     # The model's convolutions bound the speed-up, not the input pipeline: say how much room
     # the measured peaks leave above the seed's own step.
     ceiling32 = peak32 / (seed * step_flops / 1e9)
@@ -238,6 +244,15 @@ def speed(frames, args):
     print(f"ceiling: the measured matmul peak is {ceiling32:.2f}x the GFLOP/s of the seed's "
           f"training step in float32 ({ceiling16:.2f}x in bfloat16); the seed's input pipeline "
           f"costs {seed / legacy:.0%} of its step time")
+
+
+def auto_choice():
+    """What blasto's default precision ("auto") picks on this machine, measured afresh."""
+    from blasto.precision import choose_mixed_precision
+
+    with tempfile.TemporaryDirectory() as folder:
+        _, reason = choose_mixed_precision(path=Path(folder) / "precision.json")
+    print(f"precision auto (blasto's default) picks {reason}")
 
 
 def accuracy(args, label, **overrides):
