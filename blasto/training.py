@@ -650,6 +650,8 @@ def _resolve_precision(config: TrainConfig, run_dir: Path, status: dict) -> bool
     if config.mixed_precision is None:
         from blasto.precision import choose_mixed_precision
 
+        status["precision"] = "auto: timing float32 against bfloat16 (once per machine)"
+        atomic.write_json(run_dir / STATUS, status)
         mixed, reason = choose_mixed_precision()
         status["precision"] = f"auto, {reason}"
     else:

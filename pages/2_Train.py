@@ -128,6 +128,8 @@ def status_line(run: dict) -> str:
              f"elapsed {duration(s.get('elapsed_s'))}", f"ETA {duration(s.get('eta_s'))}"]
     if s.get("best_val_loss") is not None:
         parts.append(f"best val_loss {s['best_val_loss']:.4f}")
+    if s.get("state") == "starting" and s.get("precision"):
+        parts.append(s["precision"])
     return " · ".join(parts)
 
 
