@@ -652,11 +652,11 @@ def _resolve_precision(config: TrainConfig, run_dir: Path, status: dict) -> bool
 
         status["precision"] = "auto: timing float32 against bfloat16 (once per machine)"
         atomic.write_json(run_dir / STATUS, status)
-        mixed, reason = choose_mixed_precision()
-        status["precision"] = f"auto, {reason}"
+        mixed, status["precision_reason"] = choose_mixed_precision()
+        status["precision"] = f"{_precision_label(mixed)} (auto)"
     else:
         mixed = bool(config.mixed_precision)
-        status["precision"] = "mixed bfloat16" if mixed else "float32"
+        status["precision"] = _precision_label(mixed)
     atomic.write_json(run_dir / STATUS, status)
     return mixed
 

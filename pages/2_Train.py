@@ -125,10 +125,12 @@ def status_line(run: dict) -> str:
              training.STATE_LABELS.get(s.get("state"), s.get("state") or "?"),
              f"epoch {s.get('epoch', 0)}/{s.get('epochs', '?')}",
              f"step {s.get('step', 0)}/{s.get('steps_per_epoch', '?')}",
-             f"elapsed {duration(s.get('elapsed_s'))}", f"ETA {duration(s.get('eta_s'))}"]
+             f"elapsed {duration(s.get('elapsed_s'))}"]
+    if run["active"]:
+        parts.append(f"ETA {duration(s.get('eta_s'))}")
     if s.get("best_val_loss") is not None:
         parts.append(f"best val_loss {s['best_val_loss']:.4f}")
-    if s.get("state") == "starting" and s.get("precision"):
+    if s.get("precision"):
         parts.append(s["precision"])
     return " · ".join(parts)
 
@@ -142,7 +144,9 @@ def live_run() -> None:
         return
     run = training.read_run(run_dir)
     state = run["status"].get("state")
-    st.markdown(status_line(run), help="Updates by itself every couple of seconds.")
+    reason = run["status"].get("precision_reason")
+    st.markdown(status_line(run), help="Updates by itself every couple of seconds."
+                + (f" Precision {reason}." if reason else ""))
     if state == "failed":
         st.error(f"Training failed: {run['status'].get('error')}")
     if run["active"]:
