@@ -31,7 +31,8 @@ def run(args) -> int:
     for r in runs:
         settings = (f"{r['optimizer']} lr {r['learning_rate']:g}, batch {r['batch_size']}, "
                     f"{r['steps_per_epoch']} steps/epoch, {r['loss']}, "
-                    f"{'dropout' if r['dropout'] else 'no dropout'}, {r['start_filters']} filters")
+                    f"{'dropout' if r['dropout'] else 'no dropout'}, {r['start_filters']} filters, "
+                    f"{r['precision']}")
         print(f"{'*' if r['active'] else ' '} {r['run_id']:<32} {str(r['experiment']):<14} "
               f"{r['status']:<16} {r['epochs_done']:>3}/{r['epochs']:<3} "
               f"{_number(r['best_val_loss'], '.4f'):>13} {_number(r['val_dice'], '.3f'):>8}  {settings}")
