@@ -58,6 +58,7 @@ from blasto.paths import REPO_ROOT, data_root, models_root
 
 CONFIG, STATUS, HISTORY, BATCHES = "config.json", "status.json", "history.json", "batches.csv"
 BEST, LAST, STOP, LOG = "best.keras", "last.weights.h5", "stop", "train.log"
+OPTIMIZER_STATE = "last.optimizer.npz"  # the optimizer's moments, so that a resume carries on
 LOCK_FILE, ACTIVE_FILE = ".train.lock", ".active.json"
 
 STATES = ("starting", "running", "stopped", "early_stopped", "finished", "failed")
@@ -627,6 +628,8 @@ def _fit(config: TrainConfig, run_dir: Path, status: dict, *, progress, resume, 
     model.compile(optimizer=optimizer, loss=make_loss(config.loss))
     if initial_step:
         optimizer.build(model.trainable_variables)
+        status["optimizer_state_restored"] = _restore_optimizer_state(
+            optimizer, run_dir / OPTIMIZER_STATE, epoch=initial_epoch)
         optimizer.iterations.assign(initial_step)  # the schedule carries on where it was
 
     recorder = _recorder_class()(
@@ -642,6 +645,33 @@ def _fit(config: TrainConfig, run_dir: Path, status: dict, *, progress, resume, 
     finally:
         recorder.close()
     recorder.finish()
+
+
+def _save_optimizer_state(optimizer, path: Path, *, epoch: int) -> None:
+    """The optimizer's variables (Adam's moments, RMSprop's averages) after ``epoch``, atomic."""
+    values = {f"v{i}": variable.numpy() for i, variable in enumerate(optimizer.variables)}
+    with atomic.atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, epoch=epoch, **values)
+
+
+def _restore_optimizer_state(optimizer, path: Path, *, epoch: int) -> bool:
+    """Load the state :func:`_save_optimizer_state` wrote after ``epoch`` into a built optimizer.
+
+    Without it (an older run, a kill between the two files, another optimizer) the optimizer
+    starts afresh: Adam's first steps are then up to ~3x too large, so it matters.
+    """
+    try:
+        with np.load(path) as saved:
+            if int(saved["epoch"]) != epoch or len(saved.files) - 1 != len(optimizer.variables):
+                return False
+            values = [saved[f"v{i}"] for i in range(len(optimizer.variables))]
+    except (OSError, KeyError, ValueError):
+        return False
+    if any(tuple(v.shape) != value.shape for v, value in zip(optimizer.variables, values)):
+        return False
+    for variable, value in zip(optimizer.variables, values):
+        variable.assign(value)
+    return True
 
 
 def _resolve_precision(config: TrainConfig, run_dir: Path, status: dict) -> bool:
@@ -871,6 +901,7 @@ class _RecorderLogic:
         self.twin.set_weights(self.model.get_weights())
         with atomic.atomic_path(self.run_dir / LAST, suffix=".weights.h5") as tmp:
             self.twin.save_weights(tmp)
+        _save_optimizer_state(self.model.optimizer, self.run_dir / OPTIMIZER_STATE, epoch=epoch)
         if self.best_val_loss is None or val_loss < self.best_val_loss:
             with atomic.atomic_path(self.run_dir / BEST, suffix=".keras") as tmp:
                 self.twin.save(tmp)

@@ -8,6 +8,7 @@ import threading
 import time
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from blasto import training
@@ -75,10 +76,20 @@ def test_stop_request_ends_fit_within_one_batch_then_resume_finishes(roots):
     assert [h["epoch"] for h in run["history"]] == [1, 2] and run["history"][-1]["partial"]
     assert run["history"][-1]["steps"] == 4
     load_model(run_dir)
+    # Adam's moments were kept with the last weights, for the epoch the history ends at.
+    optimizer = training.make_optimizer(config)
+    optimizer.build(load_model(run_dir).trainable_variables)
+    state = run_dir / training.OPTIMIZER_STATE
+    assert not training._restore_optimizer_state(optimizer, state, epoch=1)
+    assert training._restore_optimizer_state(optimizer, state, epoch=2)
+    with np.load(state) as saved:
+        assert int(saved["epoch"]) == 2 and int(optimizer.iterations.numpy()) == 12
+        assert np.array_equal(optimizer.variables[-1].numpy(), saved[f"v{len(optimizer.variables) - 1}"])
+        assert np.abs(optimizer.variables[-1].numpy()).max() > 0
 
     training.train(config, run_dir=run_dir, resume=True)
     run = training.read_run(run_dir)
-    assert run["status"]["state"] == "finished"
+    assert run["status"]["state"] == "finished" and run["status"]["optimizer_state_restored"]
     assert [h["epoch"] for h in run["history"]] == [1, 2, 3]
     assert not (run_dir / "stop").exists()
     assert len(run["batches"]) == 12 + 8
