@@ -284,6 +284,10 @@ def run_summary(run: dict) -> dict:
     }
 
 
+#: The precision choices (page and CLI) -> TrainConfig.mixed_precision.
+PRECISIONS = {"auto": None, "float32": False, "bfloat16": True}
+
+
 def _precision_label(mixed_precision) -> str:
     """The precision setting in words.
 
@@ -463,12 +467,8 @@ def resume_run(run_dir, *, epochs=None) -> Path:
     weights; ``epochs`` raises the number of epochs in all (a finished run needs more).
     Returns the run folder."""
     run_dir = resolve_run_dir(run_dir)
-    config = load_config(run_dir)
-    if epochs is not None:
-        config.epochs = int(epochs)
-        config.validate()
+    config = resume_config(run_dir, epochs=epochs)  # refuse now if there is nothing to resume
     _check_can_train(config)
-    _resume_point(run_dir, config)  # refuse now if there is nothing to resume
     fd = _acquire_lock()
     try:
         (run_dir / STOP).unlink(missing_ok=True)
@@ -573,14 +573,22 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def resume_config(run_dir, *, epochs=None) -> TrainConfig:
+    """The config to resume the run in ``run_dir`` with, ``epochs`` in all if given; raises
+    :class:`TrainingError` when there is nothing to resume."""
+    config = load_config(run_dir)
+    if epochs is not None:
+        config.epochs = int(epochs)
+        config.validate()
+    _resume_point(run_dir, config)
+    return config
+
+
 def resume_refusal(run_dir, *, epochs=None) -> str | None:
     """Why the run in ``run_dir`` cannot be resumed with ``epochs`` in all, or None if it can
     (the Resume button's state; :func:`resume_run` raises the same text)."""
     try:
-        config = load_config(run_dir)
-        if epochs is not None:
-            config.epochs = int(epochs)
-        _resume_point(run_dir, config)
+        resume_config(run_dir, epochs=epochs)
     except TrainingError as exc:
         return str(exc)
     return None

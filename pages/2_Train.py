@@ -45,7 +45,7 @@ def settings_form(experiment_name: str) -> training.TrainConfig | None:
     filters = c2.selectbox("Start filters", [4, 8, 16, 32, 64], [4, 8, 16, 32, 64].index(base.start_filters),
                            help="32 is the lab's U-Net (8.6 M parameters); fewer trains faster.")
     dropout = c3.toggle("Dropout", base.dropout)
-    precisions = {"auto": None, "float32": False, "bfloat16": True}
+    precisions = training.PRECISIONS
     precision = c4.selectbox(
         "Precision", list(precisions), list(precisions.values()).index(base.mixed_precision),
         help="auto: whichever this machine trains faster, float32 or mixed bfloat16 (measured "

@@ -10,12 +10,12 @@ import signal
 import sys
 import threading
 
-PRECISIONS = {"auto": None, "float32": False, "bfloat16": True}  # -> TrainConfig.mixed_precision
-
 HELP = "Train the U-Net on an experiment's annotated frames (Ctrl-C stops, keeping the best model)."
 
 
 def add_arguments(parser):
+    from blasto.training import PRECISIONS
+
     parser.add_argument("--experiment", help="experiment to train on (under data/)")
     parser.add_argument("--preset", choices=("blasto", "seed"), default="blasto",
                         help="recipe: blasto's defaults, or the seed's (RMSprop, BCE)")
@@ -50,7 +50,7 @@ def add_arguments(parser):
 def config_from_args(args):
     """The TrainConfig the options ask for (preset first, then each option given)."""
     from blasto.errors import TrainingError
-    from blasto.training import TrainConfig
+    from blasto.training import PRECISIONS, TrainConfig
 
     if not args.experiment:
         raise TrainingError("Say which experiment to train on: --experiment NAME.")
@@ -81,11 +81,8 @@ def run(args) -> int:
 
     if args.resume:
         run_dir = training.resolve_run_dir(args.resume)
-        config = training.load_config(run_dir)
-        if args.epochs:  # resume with more epochs than first planned (saved by train())
-            config.epochs = args.epochs
-            config.validate()
-        resume = True
+        # Possibly with more epochs than first planned (saved by train()).
+        config, resume = training.resume_config(run_dir, epochs=args.epochs), True
     elif args.run_dir and not args.experiment:
         run_dir = training.resolve_run_dir(args.run_dir)  # prepared by start_run
         config, resume = training.load_config(run_dir), False
