@@ -27,6 +27,7 @@ import numpy as np
 
 from blasto import atomic
 from blasto.errors import MaskError
+from blasto.overlay import outline
 
 TOOLS = ("outline", "brush", "polygon")
 MODES = ("add", "erase")
@@ -298,7 +299,6 @@ def overlay(frame: np.ndarray, cell: np.ndarray | None, *, size: int, opacity: f
     (4, 4, 3)
     """
     from PIL import Image
-    from scipy import ndimage
 
     frame = np.asarray(frame, dtype=np.float32)
     if stretch:
@@ -310,7 +310,7 @@ def overlay(frame: np.ndarray, cell: np.ndarray | None, *, size: int, opacity: f
     if cell is not None and np.any(cell):
         mask = np.asarray(Image.fromarray(np.asarray(cell, np.uint8) * 255)
                           .resize((size, size), Image.Resampling.NEAREST)) > 0
-        edge = mask & ~ndimage.binary_erosion(mask, iterations=2)
+        edge = outline(mask, thickness=2)
         colour = np.array(MASK_RGB, dtype=np.float32)
         rgb[mask] = (1 - opacity) * rgb[mask] + opacity * colour
         rgb[edge] = colour
@@ -404,35 +404,38 @@ class FrameEdit:
         known = len(self.objects)
         if objects[:known] == self.objects:
             for added in range(known, len(objects)):
-                self._past.append(self._state())
+                self._checkpoint()
                 self.objects = objects[: added + 1]
         else:
-            self._past.append(self._state())
+            self._checkpoint()
             self.objects = objects
-        self._future.clear()
         return True
 
     def undo(self) -> bool:
         """Undo the last stroke (or clear); returns False if there is nothing to undo."""
-        if not self._past:
-            return False
-        self._future.append(self._state())
-        self._restore(self._past.pop())
-        return True
+        return self._step(self._past, self._future)
 
     def redo(self) -> bool:
-        if not self._future:
-            return False
-        self._past.append(self._state())
-        self._restore(self._future.pop())
-        return True
+        return self._step(self._future, self._past)
 
     def clear(self) -> None:
         """Start from an empty mask (one undo step)."""
         if not self.base_cleared or self.objects:
-            self._past.append(self._state())
-            self._future.clear()
+            self._checkpoint()
             self._restore((True, []))
+
+    def _checkpoint(self) -> None:
+        """Make the current state an undo step (a new change forgets what was undone)."""
+        self._past.append(self._state())
+        self._future.clear()
+
+    def _step(self, source: list, target: list) -> bool:
+        """Undo (past -> future) or redo (future -> past) one step."""
+        if not source:
+            return False
+        target.append(self._state())
+        self._restore(source.pop())
+        return True
 
     def save(self, experiment):
         """Write the mask (lab PNG, black = cell) and the strokes behind it, atomically.
