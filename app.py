@@ -44,8 +44,7 @@ def experiment_card(name: str) -> None:
                                  query_params={"experiment": name})
 
 
-def delete_section() -> None:
-    names = list_experiments()
+def delete_section(names: list[str]) -> None:
     if not names:
         return
     with st.expander("Delete an experiment"):
@@ -75,7 +74,7 @@ def main():
     st.header("Models")
     models = model_names()
     st.write(", ".join(models) if models else f"No models in {models_root()} yet.")
-    delete_section()
+    delete_section(names)
 
 
 main()

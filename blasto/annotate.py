@@ -350,7 +350,7 @@ class FrameEdit:
     @classmethod
     def open(cls, experiment, pool: int, frame: int, *, canvas_size) -> "FrameEdit":
         """Start editing a frame from its saved mask (empty if it has none)."""
-        size = int(experiment.manifest.get("size") or 256)
+        size = experiment.size
         saved = experiment.read_mask(pool, frame)
         base = saved if saved is not None else np.zeros((size, size), dtype=bool)
         return cls(pool=pool, frame=frame, base=base, canvas_size=canvas_size,

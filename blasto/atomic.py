@@ -61,13 +61,18 @@ def write_json(path, obj) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
-def write_png(path, array: np.ndarray) -> None:
-    """Write a 2-D uint8 (or RGB/RGBA) array as PNG atomically."""
+def png_bytes(array: np.ndarray) -> bytes:
+    """A 2-D uint8 (or RGB/RGBA) array encoded as PNG."""
     from PIL import Image
 
     buffer = io.BytesIO()
     Image.fromarray(np.asarray(array)).save(buffer, format="PNG")
-    write_bytes(path, buffer.getvalue())
+    return buffer.getvalue()
+
+
+def write_png(path, array: np.ndarray) -> None:
+    """Write a 2-D uint8 (or RGB/RGBA) array as PNG atomically."""
+    write_bytes(path, png_bytes(array))
 
 
 def write_npy(path, array: np.ndarray) -> None:

@@ -18,9 +18,8 @@ import numpy as np
 
 from blasto.augment import AugmentConfig, augment_batch
 from blasto.errors import MaskError, TrainingError
+from blasto.experiment import SIDES
 from blasto.masks import decode_lab_mask
-
-SIDES = ("train", "validation")
 
 
 @dataclasses.dataclass
@@ -63,7 +62,7 @@ def collect_frames(experiment, side: str) -> FrameSet:
         sources.append(f"imported {image_path.name}")
     _check_shapes(experiment, side, images, masks, sources)
     if not images:
-        size = experiment.manifest.get("size") or 256
+        size = experiment.size
         return FrameSet(side, np.zeros((0, size, size), np.uint8), np.zeros((0, size, size), bool), [])
     return FrameSet(side, np.stack(images), np.stack(masks), sources)
 

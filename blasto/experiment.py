@@ -69,6 +69,11 @@ def validate_name(name: str) -> str:
     return cleaned
 
 
+#: The two sides of the split; imported annotations keep theirs.
+SIDES = ("train", "validation")
+DEFAULT_SIZE = 256  # working size of a pool movie, pixels
+
+
 def default_manifest(name: str) -> dict:
     """A manifest with every key present and nothing measured yet."""
     return {
@@ -80,7 +85,7 @@ def default_manifest(name: str) -> dict:
         # rows, cols and the outer margins (source pixels) of the pool grid.
         "grid": None,
         # Working size of each pool movie (square, pixels).
-        "size": 256,
+        "size": DEFAULT_SIZE,
         # One entry per pool: number (from 1), box [top, left, bottom, right] in source pixels.
         "pools": [],
         "background": {"tolerance": None, "fill_value": None, "cleaned": False},
@@ -102,8 +107,9 @@ def list_experiments(*, root=None) -> list[str]:
     )
 
 
-def create_experiment(name: str, *, root=None, exist_ok=False) -> "Experiment":
-    """Create an empty experiment folder with a default manifest."""
+def create_experiment(name: str, *, root=None, exist_ok=False, size=None) -> "Experiment":
+    """Create an empty experiment folder with a default manifest (``size``: the working size
+    of its pool frames, if not the default)."""
     name = validate_name(name)
     root = Path(root) if root else data_root()
     path = root / name
@@ -112,7 +118,10 @@ def create_experiment(name: str, *, root=None, exist_ok=False) -> "Experiment":
             return Experiment(path)
         raise ExperimentError(f"An experiment called {name!r} already exists in {root}.")
     path.mkdir(parents=True, exist_ok=True)
-    atomic.write_json(path / MANIFEST, default_manifest(name))
+    manifest = default_manifest(name)
+    if size is not None:
+        manifest["size"] = int(size)
+    atomic.write_json(path / MANIFEST, manifest)
     return Experiment(path)
 
 
@@ -160,6 +169,11 @@ class Experiment:
         merged = default_manifest(self.name)
         merged.update(manifest)
         return merged
+
+    @property
+    def size(self) -> int:
+        """Working size of the pool frames (square, pixels)."""
+        return int(self.manifest.get("size") or DEFAULT_SIZE)
 
     def save_manifest(self) -> None:
         """Write the manifest atomically."""
@@ -262,7 +276,7 @@ class Experiment:
     # -- annotations imported from the lab's train/ and validation/ folders -----------------
     # They are frames without a pool movie, so they live beside the pools and keep their side.
     def imported_dir(self, side: str) -> Path:
-        if side not in ("train", "validation"):
+        if side not in SIDES:
             raise ExperimentError(f"Unknown side {side!r}: use 'train' or 'validation'.")
         return self.path / "imported" / side
 
@@ -271,9 +285,9 @@ class Experiment:
         folder = self.imported_dir(side)
         if not folder.is_dir():
             return []
-        images = sorted(folder.glob("image*.png"))
-        return [(i, i.with_name(i.name.replace("image", "mask", 1))) for i in images
-                if i.with_name(i.name.replace("image", "mask", 1)).exists()]
+        pairs = ((i, i.with_name(i.name.replace("image", "mask", 1)))
+                 for i in sorted(folder.glob("image*.png")))
+        return [(image, mask) for image, mask in pairs if mask.exists()]
 
     def write_imported_pair(self, side: str, index: int, image: np.ndarray, cell: np.ndarray) -> None:
         """Store one imported pair: the image (uint8 gray) and its mask (lab PNG, black = cell).

@@ -30,9 +30,8 @@ import numpy as np
 
 from blasto import atomic
 from blasto.errors import MaskError
+from blasto.experiment import SIDES
 from blasto.masks import decode_lab_mask, encode_lab_mask
-
-SIDES = ("train", "validation")
 IMAGE_SUFFIXES = {".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp", ".gif"}
 # A "mask" with more than this fraction of pixels far from both black and white (between a
 # quarter and three quarters of the range) is a photo put in the wrong place. Smoothly resized
@@ -227,7 +226,7 @@ def read_lab_folder(folder, *, size: int) -> tuple[list[LabSide], ImportReport]:
 def store_lab_sides(experiment, sides, report: ImportReport, *, replace: bool = False) -> ImportReport:
     """Write pairs read by :func:`read_lab_folder` into ``experiment`` (after earlier imports,
     or instead of them with ``replace``)."""
-    size = int(experiment.manifest.get("size") or 256)
+    size = experiment.size
     for found in sides:
         if any(image.shape != (size, size) for image in found.images):
             raise MaskError(f"These pairs were read at another size than {experiment.name}'s "
@@ -249,7 +248,7 @@ def import_lab_folder(experiment, folder, *, replace: bool = False) -> ImportRep
     the problems and nothing is written. Images and masks are resized to the experiment's
     working size. ``replace`` removes earlier imported pairs of the sides being imported.
     """
-    sides, report = read_lab_folder(folder, size=int(experiment.manifest.get("size") or 256))
+    sides, report = read_lab_folder(folder, size=experiment.size)
     return store_lab_sides(experiment, sides, report, replace=replace)
 
 
@@ -323,14 +322,6 @@ def lab_file_names(stem: str) -> tuple[str, str]:
     return names
 
 
-def _encode_png(array: np.ndarray) -> bytes:
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(np.asarray(array)).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def export_lab_folder(experiment, folder, *, force: bool = False) -> dict:
     """Write the experiment's annotations to ``folder``/train and ``folder``/validation.
 
@@ -368,6 +359,6 @@ def export_lab_zip(experiment) -> bytes:
             archive.writestr(f"{side}/", b"")
         for side, stem, image, cell in export_items(experiment):
             image_name, mask_name = lab_file_names(stem)
-            archive.writestr(f"{side}/{image_name}", _encode_png(image))
-            archive.writestr(f"{side}/{mask_name}", _encode_png(encode_lab_mask(cell)))
+            archive.writestr(f"{side}/{image_name}", atomic.png_bytes(image))
+            archive.writestr(f"{side}/{mask_name}", atomic.png_bytes(encode_lab_mask(cell)))
     return buffer.getvalue()

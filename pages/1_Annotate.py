@@ -374,7 +374,7 @@ def step_draw(experiment):
         st.info("Crop a plate first (step 1), or import the lab's masks (step 4).")
         return
     n_frames = experiment.n_frames(pools[0])
-    size = int(experiment.manifest.get("size") or 256)
+    size = experiment.size
     zoom = max(2, -(-512 // size))  # at least 2x: a 256 px frame is too small to trace
     canvas_size = (size * zoom, size * zoom)
     # Save what was drawn on the frame the user just left before counting progress.
@@ -622,9 +622,7 @@ def new_experiment_form():
         size = int(st.number_input("Working size (pixels)", 32, 1024, 256, 32, key="new_size"))
         if st.button("Create", key="new_go"):
             with ui.report_errors():
-                experiment = create_experiment(validate_name(name))
-                experiment.manifest["size"] = size
-                experiment.save_manifest()
+                experiment = create_experiment(validate_name(name), size=size)
                 go_to(experiment=experiment.name)
                 st.rerun()
 

@@ -20,16 +20,13 @@ def add_arguments(parser):
 def run(args) -> int:
     name = validate_name(args.experiment)
     experiment = open_experiment(name) if name in list_experiments() else None
-    existing = experiment is not None
-    size = int(experiment.manifest.get("size") or 256) if existing else int(args.size)
+    size = experiment.size if experiment else int(args.size)
     if size < 8:
         raise BlastoError(f"--size {size} is too small: use at least 8 pixels.")
     # Check the whole folder before creating anything: a refused import leaves no trace.
     sides, report = read_lab_folder(args.folder, size=size)
     if experiment is None:
-        experiment = create_experiment(name)
-        experiment.manifest["size"] = size
-        experiment.save_manifest()
+        experiment = create_experiment(name, size=size)
         print(f"created experiment {experiment.name} ({size}x{size})")
     store_lab_sides(experiment, sides, report, replace=args.replace)
     for warning in report.warnings:
