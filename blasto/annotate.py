@@ -547,11 +547,16 @@ def next_frame(experiment, pool: int, *, n_frames: int | None = None) -> int | N
     return None
 
 
-def progress_rows(experiment) -> list[dict]:
-    """One row per pool: side, frames with a mask, frames on the list, and the next to do."""
+def progress_rows(experiment, *, n_frames: int | None = None) -> list[dict]:
+    """One row per pool: side, frames with a mask, frames on the list, and the next to do.
+
+    ``n_frames``: the pool movies' length, when the caller knows it (else read from a movie).
+    """
     rows = []
-    n_frames = experiment.n_frames() if experiment.pool_numbers else 0
-    for pool in experiment.pool_numbers:
+    pools = experiment.pool_numbers
+    if n_frames is None:
+        n_frames = experiment.n_frames(pools[0]) if pools else 0
+    for pool in pools:
         wanted = frames_to_annotate(experiment, pool, n_frames=n_frames)
         done = set(experiment.annotated_frames(pool))
         todo = [f for f in wanted if f not in done]
@@ -566,9 +571,10 @@ def progress_rows(experiment) -> list[dict]:
     return rows
 
 
-def progress_table(experiment):
-    """:func:`progress_rows` as a pandas DataFrame (for the page's table)."""
+def progress_table(experiment, *, rows: list[dict] | None = None):
+    """:func:`progress_rows` (or the ``rows`` it gave) as a pandas DataFrame (for the page)."""
     import pandas as pd
 
     columns = ["pool", "side", "annotated", "to annotate", "left", "next frame"]
-    return pd.DataFrame(progress_rows(experiment), columns=columns).astype({"next frame": "Int64"})
+    rows = progress_rows(experiment) if rows is None else rows
+    return pd.DataFrame(rows, columns=columns).astype({"next frame": "Int64"})

@@ -380,10 +380,13 @@ def step_draw(experiment):
     # Save what was drawn on the frame the user just left before counting progress.
     nav = ss.get("anno_nav") or {}
     leave_edit_unless(experiment, nav.get("pool"), nav.get("frame"))
+    # Counted once per run: what changes the masks or the lists (saving, adding a frame) runs
+    # in a button callback before this, or reruns the page.
+    progress = annotate.progress_rows(experiment, n_frames=n_frames)
 
     picture, controls = st.columns([3, 2], gap="medium")
     with controls:
-        pool, frame, listed = navigation(experiment, pools, n_frames)
+        pool, frame, listed = navigation(experiment, pools, n_frames, progress)
     edit = current_edit(experiment, pool, frame, canvas_size)["edit"]
     with controls:
         tool, mode, brush, opacity, stretch = tools()
@@ -394,17 +397,18 @@ def step_draw(experiment):
         frame_list(experiment, edit, listed, n_frames)
 
     st.markdown("**Progress** · select a row to jump to that pool's next frame to annotate")
-    table = annotate.progress_table(experiment)
+    table = annotate.progress_table(experiment, rows=progress)
     table["next frame"] = table["next frame"].astype("string").fillna("all done")
     st.dataframe(table, hide_index=True, key="anno_progress",
                  on_select=lambda: on_progress_select(experiment), selection_mode="single-row",
                  width="stretch")
 
 
-def navigation(experiment, pools, n_frames):
-    """Pool and frame pickers with previous/next; returns (pool, frame, frames on the list)."""
+def navigation(experiment, pools, n_frames, progress):
+    """Pool and frame pickers with previous/next; returns (pool, frame, frames on the list).
+    ``progress``: :func:`blasto.annotate.progress_rows` of this run."""
     interval = experiment.manifest.get("frame_interval_s")
-    by_pool = {r["pool"]: r for r in annotate.progress_rows(experiment)}
+    by_pool = {r["pool"]: r for r in progress}
     nav = ss.get("anno_nav")
     if not nav or nav.get("experiment") != experiment.name:
         nav = ss["anno_nav"] = first_frame(experiment, pools)
@@ -417,7 +421,7 @@ def navigation(experiment, pools, n_frames):
     listed = annotate.frames_to_annotate(experiment, pool, n_frames=n_frames)
     annotated = experiment.annotated_frames(pool)
     if not isinstance(nav["frame"], int) or not 0 <= nav["frame"] < n_frames:
-        nav["frame"] = annotate.next_frame(experiment, pool, n_frames=n_frames) or 0
+        nav["frame"] = by_pool[pool]["next frame"] or 0
     options = sorted(set(listed) | set(annotated) | {nav["frame"]})
     frame = picker(
         "Frame", options, nav["frame"], key="anno_frame", on_pick=lambda f: jump(pool, f),
