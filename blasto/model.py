@@ -160,7 +160,7 @@ def predict_probabilities(model, frames: np.ndarray, *, batch_size=8) -> np.ndar
     frames = np.asarray(frames)
     if frames.ndim == 2:
         frames = frames[None]
-    predict = _compiled_forward(model, tf)
+    predict = compiled_forward(model)
     out = np.empty(frames.shape, np.float32)
     for start in range(0, len(frames), batch_size):
         batch = scale_images(frames[start:start + batch_size])
@@ -168,7 +168,10 @@ def predict_probabilities(model, frames: np.ndarray, *, batch_size=8) -> np.ndar
     return out
 
 
-def _compiled_forward(model, tf):
+def compiled_forward(model):
+    """``model(x, training=False)`` as a tf.function, made once per model and kept on it."""
+    import tensorflow as tf
+
     # One tf.function per model: eager calls are several times slower on CPU.
     forward = getattr(model, "_blasto_forward", None)
     if forward is None:

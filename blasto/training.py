@@ -222,14 +222,21 @@ def read_batches(run_dir) -> list[dict]:
     return rows
 
 
-def read_run(run_dir) -> dict:
+_ASK_THE_LOCK = object()
+
+
+def read_run(run_dir, *, batches=True, running=_ASK_THE_LOCK) -> dict:
     """Everything about one run: ``{"run_id", "path", "config", "status", "history", "batches",
-    "active"}``. A run whose process died without saying so (killed) reads as ``failed``."""
+    "active"}``. A run whose process died without saying so (killed) reads as ``failed``.
+
+    ``batches=False`` skips reading the per-batch losses (``[]``); ``running``: what
+    :func:`active_run` just said, for a caller that reads several runs at once.
+    """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise TrainingError(f"{run_dir}: no such run folder.")
     status = _read_json(run_dir / STATUS, {}) or {}
-    active = _same_path(active_run(), run_dir)
+    active = same_path(active_run() if running is _ASK_THE_LOCK else running, run_dir)
     if status.get("state") in LIVE_STATES and not active:
         log = f" Its output is in {run_dir / LOG}." if (run_dir / LOG).is_file() else ""
         status = {**status, "state": "failed",
@@ -241,12 +248,13 @@ def read_run(run_dir) -> dict:
         "config": _read_json(run_dir / CONFIG, {}) or {},
         "status": status,
         "history": _read_json(run_dir / HISTORY, []) or [],
-        "batches": read_batches(run_dir),
+        "batches": read_batches(run_dir) if batches else [],
         "active": active,
     }
 
 
-def _same_path(a, b) -> bool:
+def same_path(a, b) -> bool:
+    """Whether two paths (either may be None) name the same existing folder or file."""
     return a is not None and b is not None and Path(a).resolve() == Path(b).resolve()
 
 
@@ -305,10 +313,10 @@ def list_runs(*, root=None) -> list[dict]:
     root = Path(root) if root else models_root()
     if not root.is_dir():
         return []
-    runs = []
+    runs, running = [], active_run()
     for folder in root.iterdir():
         if folder.is_dir() and not folder.name.startswith(".") and (folder / CONFIG).is_file():
-            runs.append(run_summary(read_run(folder)))
+            runs.append(run_summary(read_run(folder, batches=False, running=running)))
     return sorted(runs, key=lambda r: (r["started"] or "", r["run_id"]), reverse=True)
 
 
@@ -328,7 +336,7 @@ def delete_run(run_dir) -> None:
     run_dir = resolve_run_dir(run_dir)
     if not (run_dir / CONFIG).is_file():
         raise TrainingError(f"{run_dir}: not a training run folder (no {CONFIG}); not deleted.")
-    if _same_path(active_run(), run_dir):
+    if same_path(active_run(), run_dir):
         raise TrainingError(f"Run {run_dir.name} is still training: stop it before deleting it.")
     shutil.rmtree(run_dir)
 
@@ -353,8 +361,7 @@ def active_run() -> Path | None:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            info = _read_json(models_root() / ACTIVE_FILE, {}) or {}
-            return Path(info["run_dir"]) if info.get("run_dir") else None
+            return _announced_run()
         fcntl.flock(fd, fcntl.LOCK_UN)
         return None
     finally:
@@ -375,12 +382,18 @@ def _acquire_lock(*, wait_s=1.0) -> int:
                 time.sleep(0.05)
                 continue
         os.close(fd)
-        info = _read_json(models_root() / ACTIVE_FILE, {}) or {}
-        running = Path(info["run_dir"]).name if info.get("run_dir") else "another run"
+        announced = _announced_run()
+        running = announced.name if announced else "another run"
         raise TrainingError(
             f"A training run is already going on this machine: {running}. Only one run at a "
             "time: watch it on the Train page, or stop it (Stop button or `python -m blasto stop`)."
         )
+
+
+def _announced_run() -> Path | None:
+    """The run folder the lock holder announced (see :func:`_announce`), if any."""
+    info = _read_json(models_root() / ACTIVE_FILE, {}) or {}
+    return Path(info["run_dir"]) if info.get("run_dir") else None
 
 
 def _announce(run_dir, pid) -> None:
@@ -536,13 +549,12 @@ def train(config: TrainConfig, *, run_dir=None, progress=None, resume=False, loc
                 (run_dir / STOP).unlink(missing_ok=True)
             for leftover in run_dir.glob(".*.tmp"):  # a killed run's unfinished atomic writes
                 leftover.unlink(missing_ok=True)
-            atomic.write_json(run_dir / CONFIG, config.to_dict())  # e.g. more epochs than planned
         else:
             run_dir = Path(run_dir) if run_dir else new_run_dir(config)
             run_dir.mkdir(parents=True, exist_ok=True)
             if _read_json(run_dir / HISTORY, []):
                 raise TrainingError(f"{run_dir} already holds a run: resume it instead (--resume).")
-            atomic.write_json(run_dir / CONFIG, config.to_dict())
+        atomic.write_json(run_dir / CONFIG, config.to_dict())  # a resume may bring more epochs
         _announce(run_dir, os.getpid())
         status = _initial_status(config, run_dir, pid=os.getpid())
         if resume:
@@ -797,7 +809,6 @@ class _RecorderLogic:
         self.last_status_write = 0.0
         self.epoch_mean, self.epoch_steps = 0.0, 0
         self.batches = open(self.run_dir / BATCHES, "a", buffering=1)
-        self.forward = None
 
     # -- status -------------------------------------------------------------------------------
     def _elapsed(self) -> float:
@@ -806,19 +817,15 @@ class _RecorderLogic:
     def _write_status(self, *, force=False, **changes):
         self.status.update(changes)
         now = time.monotonic()
-        if not force and now - self.last_status_write < STATUS_EVERY_S:
-            if self.progress:
-                self.progress(self._progress_view())
-            return
-        elapsed = self._elapsed()
-        remaining = self.config.total_steps - self.global_step
-        rate = (time.monotonic() - self.t0) / self.steps_this_run if self.steps_this_run else None
-        self.status.update(
-            updated=_now(), elapsed_s=round(elapsed, 1), global_step=self.global_step,
-            eta_s=round(rate * remaining, 1) if rate is not None else None,
-        )
-        atomic.write_json(self.run_dir / STATUS, self.status)
-        self.last_status_write = now
+        if force or now - self.last_status_write >= STATUS_EVERY_S:
+            remaining = self.config.total_steps - self.global_step
+            rate = (now - self.t0) / self.steps_this_run if self.steps_this_run else None
+            self.status.update(
+                updated=_now(), elapsed_s=round(self._elapsed(), 1), global_step=self.global_step,
+                eta_s=round(rate * remaining, 1) if rate is not None else None,
+            )
+            atomic.write_json(self.run_dir / STATUS, self.status)
+            self.last_status_write = now
         if self.progress:
             self.progress(self._progress_view())
 
@@ -875,18 +882,14 @@ class _RecorderLogic:
     # -- pieces ---------------------------------------------------------------------------------------
     def _validate(self) -> dict:
         """val_loss (the training loss), val_bce, and mean per-frame Dice/IoU at the threshold."""
-        import numpy as np
-        import tensorflow as tf
-
         from blasto.metrics import dice, iou
+        from blasto.model import compiled_forward
 
-        if self.forward is None:
-            model = self.model
-            self.forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        forward = compiled_forward(self.model)
         loss_fn, bce_fn = make_loss(self.config.loss), make_loss("bce")
         losses, bces, dices, ious = [], [], [], []
         for images, masks in self.validation_data:
-            p = self.forward(images)
+            p = forward(images)
             losses.extend(np.asarray(loss_fn(masks, p)).tolist())
             bces.extend(np.asarray(bce_fn(masks, p)).tolist())
             predicted = np.asarray(p)[..., 0] > self.config.threshold
@@ -949,8 +952,6 @@ def evaluate(experiment_name: str, model_path, *, threshold=0.8, batch_size=8) -
     Returns ``{"experiment", "model", "threshold", "dice_mean", "iou_mean", "frames": [{"source",
     "dice", "iou"}, ...]}``.
     """
-    import numpy as np
-
     from blasto.dataset import collect_frames
     from blasto.experiment import open_experiment
     from blasto.metrics import dice, iou

@@ -138,11 +138,12 @@ def status_line(run: dict) -> str:
 @st.fragment(run_every=REFRESH_S)
 def live_run() -> None:
     """The run going now (or the last one started here): status, chart and Stop, refreshed."""
-    run_dir = training.active_run() or st.session_state.get("last_run")
+    running = training.active_run()  # one look at the lock per refresh
+    run_dir = running or st.session_state.get("last_run")
     if run_dir is None:
         st.info("No training run is going. Pick the settings above and press Start.")
         return
-    run = training.read_run(run_dir)
+    run = training.read_run(run_dir, running=running)
     state = run["status"].get("state")
     reason = run["status"].get("precision_reason")
     st.markdown(status_line(run), help="Updates by itself every couple of seconds."
@@ -156,17 +157,18 @@ def live_run() -> None:
                 training.request_stop(run["path"])
                 st.toast("Stopping after this batch…")
     elif state in training.STATE_LABELS:
-        resume_controls(run, key="live")
+        resume_controls(run, key="live", busy=running is not None)
     st.plotly_chart(loss_chart([run]), key="live_chart")
-    if not run["active"] and st.session_state.get("last_run") and state not in training.LIVE_STATES:
-        # The run ended: refresh the whole page once so the runs table shows it.
+    if not run["active"] and st.session_state.get("last_run"):
+        # The run ended (read_run reports a live state without the lock as failed): refresh the whole page once so the runs table shows it.
         if st.session_state.get("announced_end") != str(run["path"]):
             st.session_state["announced_end"] = str(run["path"])
             st.rerun()
 
 
-def resume_controls(run: dict, *, key: str) -> None:
-    """Epochs in all and a Resume button for a run that is not going (from its last weights)."""
+def resume_controls(run: dict, *, key: str, busy: bool) -> None:
+    """Epochs in all and a Resume button for a run that is not going (from its last weights);
+    ``busy``: another run is training, so none can resume now."""
     done = len(run["history"])
     planned = int(run["config"].get("epochs") or 1)
     c1, c2 = st.columns([1, 3], vertical_alignment="bottom")
@@ -174,7 +176,7 @@ def resume_controls(run: dict, *, key: str) -> None:
                              help=f"{done} done. A finished run needs more epochs to resume.")
     refusal = training.resume_refusal(run["path"], epochs=epochs)
     if c2.button(f"Resume {run['run_id']}", icon=":material/resume:", key=f"{key}_resume",
-                 disabled=refusal is not None or training.active_run() is not None,
+                 disabled=refusal is not None or busy,
                  help=refusal or "Carries on from the last finished epoch's weights."):
         with ui.report_errors():
             st.session_state["last_run"] = training.resume_run(run["path"], epochs=epochs)
@@ -182,7 +184,8 @@ def resume_controls(run: dict, *, key: str) -> None:
             st.rerun()
 
 
-def runs_section(experiment_name: str) -> None:
+def runs_section(experiment_name: str, running) -> None:
+    """Every run; ``running``: the folder of the run training now (or None)."""
     runs = training.list_runs()
     if not runs:
         st.info("No runs yet.")
@@ -210,10 +213,10 @@ def runs_section(experiment_name: str) -> None:
             st.markdown(f"- `{r['run_id']}`: {r['status']}, best val_loss {best}")
     if not chosen:
         return
-    selected = [training.read_run(r["path"]) for r in chosen]
+    selected = [training.read_run(r["path"], running=running) for r in chosen]
     st.plotly_chart(loss_chart(selected, title="Selected runs"), key="compare_chart")
     if not selected[0]["active"]:
-        resume_controls(selected[0], key="table")
+        resume_controls(selected[0], key="table", busy=running is not None)
     c1, c2 = st.columns(2)
     if c1.button(f"Preview {chosen[0]['run_id']} on validation frames", disabled=not chosen[0]["has_model"]):
         preview(chosen[0], experiment_name)
@@ -269,7 +272,7 @@ def main():
     st.subheader("Live")
     live_run()
     st.subheader("Runs")
-    runs_section(experiment.name)
+    runs_section(experiment.name, running)
 
 
 main()

@@ -15,15 +15,14 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from blasto.training import STATE_LABELS, active_run, read_run, request_stop
+    from blasto.training import STATE_LABELS, active_run, read_run, request_stop, same_path
 
     run_dir = request_stop(args.run)
     print(f"asked {run_dir.name} to stop: it ends after its current batch and keeps its best checkpoint")
     if args.wait:
         deadline = time.monotonic() + args.timeout
-        while time.monotonic() < deadline and active_run() is not None \
-                and active_run().resolve() == run_dir.resolve():
+        while time.monotonic() < deadline and same_path(active_run(), run_dir):
             time.sleep(0.5)
-        state = read_run(run_dir)["status"].get("state")
+        state = read_run(run_dir, batches=False)["status"].get("state")
         print(f"{run_dir.name}: {STATE_LABELS.get(state, state)}")
     return 0

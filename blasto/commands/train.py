@@ -108,7 +108,7 @@ def run(args) -> int:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, previous)
         bar.close()
-    summary = training.run_summary(training.read_run(run_dir))
+    summary = training.run_summary(training.read_run(run_dir, batches=False))
     if summary["best_val_loss"] is not None:
         print(f"{summary['status']}: best val_loss {summary['best_val_loss']:.4f} at epoch "
               f"{summary['best_epoch']} (val Dice {summary['val_dice']:.3f} at threshold "
