@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from blasto.errors import ExperimentError
+from blasto.movie import sample_indices
 
 #: Default flood tolerance in gray levels: well above camera noise on the dark plate, well
 #: below the step from plate to pool.
@@ -103,7 +104,7 @@ def _compute_fill_value(experiment, pools, *, tolerance) -> int:
     frames = [
         movie[index]
         for movie in (experiment.read_pool_movie(p, cleaned=False) for p in pools)
-        for index in _sample(len(movie))
+        for index in sample_indices(len(movie), SAMPLE_FRAMES)
     ]
     # First guess of "dark" for seeding: the overall mean lies between plate and pool grays.
     overall = float(np.mean([f.mean() for f in frames]))
@@ -177,7 +178,3 @@ def _pools_with_movies(experiment) -> list[int]:
             f"Experiment {experiment.name!r} has no cropped pool movies to clean: crop a plate first."
         )
     return pools
-
-
-def _sample(n_frames: int) -> list[int]:
-    return sorted({int(i) for i in np.linspace(0, n_frames - 1, min(SAMPLE_FRAMES, n_frames))})

@@ -22,7 +22,7 @@ import numpy as np
 from blasto import atomic
 from blasto.errors import BlastoError, ExperimentError
 from blasto.grid import Grid
-from blasto.movie import open_movie
+from blasto.movie import Movie, open_movie
 
 #: Of 16 pools, the first 11 are for training, as the lab does; other counts keep that ratio.
 TRAIN_FRACTION = 11 / 16
@@ -96,9 +96,14 @@ def source_pixels_per_working_pixel(manifest: dict, pool: int) -> float:
     raise ExperimentError(f"Pool {pool} is not in this experiment's manifest.")
 
 
-def crop_plate(movie_path, experiment, *, grid: Grid, size: int = 256, progress=None,
+def crop_plate(movie, experiment, *, grid: Grid, size: int = 256, progress=None,
                overwrite: bool = False) -> None:
     """Crop a plate movie into the experiment's pool movies (``pools/poolNN/raw.tif``).
+
+    ``movie`` is a path (opened and closed here) or an already open :class:`~blasto.movie.Movie`
+    (read from frame 0 whatever was read before, and left open: the caller closes it), so a
+    caller that has opened the movie already does not open it again (for a video, opening
+    decodes the whole stream to count its frames).
 
     Fills the manifest's ``source``, ``grid``, ``size``, ``pools`` (number and source box),
     ``frame_interval_s`` and the default split, and resets ``background`` (the pools must be
@@ -121,7 +126,10 @@ def crop_plate(movie_path, experiment, *, grid: Grid, size: int = 256, progress=
             "under them. Crop into a new experiment, or overwrite (--overwrite on the command "
             "line; this deletes those masks)."
         )
-    with open_movie(movie_path) as movie:
+    # An open movie stays the caller's to close. Iterating it starts at frame 0 whatever was read
+    # before (the video reader starts its stream again when asked for an earlier frame).
+    opened = contextlib.nullcontext(movie) if isinstance(movie, Movie) else open_movie(movie)
+    with opened as movie:
         grid.check(height=movie.height, width=movie.width, source=str(movie.path))
         boxes = grid.boxes()
         numbers = list(range(1, len(boxes) + 1))
@@ -179,9 +187,7 @@ def _annotated_pools(experiment) -> list[int]:
     pools_dir = experiment.path / "pools"
     if not pools_dir.is_dir():
         return []
-    numbers = sorted(
-        int(d.name[4:]) for d in pools_dir.iterdir() if d.name.startswith("pool") and d.name[4:].isdigit()
-    )
+    numbers = sorted(n for n in map(_pool_number, pools_dir.iterdir()) if n is not None)
     return [n for n in numbers if experiment.annotated_frames(n)]
 
 
@@ -190,9 +196,10 @@ def _forget_derived(experiment, numbers) -> None:
     and the folders of pools the new grid no longer has."""
     pools_dir = experiment.path / "pools"
     for folder in pools_dir.iterdir():
-        if not (folder.name.startswith("pool") and folder.name[4:].isdigit()):
+        number = _pool_number(folder)
+        if number is None:
             continue
-        if int(folder.name[4:]) not in numbers:
+        if number not in numbers:
             shutil.rmtree(folder)
             continue
         for name in ("masks", "strokes"):
@@ -200,3 +207,14 @@ def _forget_derived(experiment, numbers) -> None:
         for name in ("clean.tif", "truth.tif"):
             (folder / name).unlink(missing_ok=True)
     shutil.rmtree(experiment.path / "predictions", ignore_errors=True)
+
+
+def _pool_number(folder) -> int | None:
+    """The pool number of a ``poolNN`` folder, or None for anything else in ``pools/``.
+
+    >>> from pathlib import Path
+    >>> _pool_number(Path("pools/pool07")), _pool_number(Path("pools/notes")), _pool_number(Path("pool"))
+    (7, None, None)
+    """
+    name = folder.name
+    return int(name[4:]) if name.startswith("pool") and name[4:].isdigit() else None

@@ -98,10 +98,12 @@ class _ToUint8:
         return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
 
 
-def _sample_indices(n_frames: int, count: int = SAMPLE_FRAMES) -> list[int]:
-    """Up to ``count`` frame indices spread evenly over the movie.
+def sample_indices(n_frames: int, count: int = SAMPLE_FRAMES) -> list[int]:
+    """Up to ``count`` frame indices spread evenly over the movie (first and last included).
 
-    >>> _sample_indices(100, 4)
+    Shared with :mod:`blasto.background`, which samples pool movies the same way.
+
+    >>> sample_indices(100, 4)
     [0, 33, 66, 99]
     """
     return sorted({int(i) for i in np.linspace(0, n_frames - 1, min(count, n_frames))})
@@ -135,7 +137,7 @@ class Movie:
         if self.n_frames <= 0:
             raise MovieError(f"{self.path}: the movie has zero frames.")
         if wide:
-            sample = [to_gray(self._raw_frame(i)) for i in _sample_indices(self.n_frames)]
+            sample = [to_gray(self._raw_frame(i)) for i in sample_indices(self.n_frames)]
             self._to_uint8 = _ToUint8.from_sample(sample)
 
     def frame(self, index: int) -> np.ndarray:
@@ -231,56 +233,56 @@ class _TiffMovie(Movie):
                 shape, axes = tuple(series.shape), series.axes
         except Exception as exc:  # tifffile raises many types for broken files
             raise MovieError(f"{self.path}: the TIFF is truncated or corrupt ({exc}).") from None
-        # tifffile reads past a broken page table with a logged warning and fewer frames.
-        if complaints:
-            self._tif.close()
-            raise MovieError(f"{self.path}: the TIFF is truncated or corrupt ({complaints[0]}).")
-        # Frames written one by one (one series each) are frames too, if they agree in size.
-        several = len(self._tif.series) > 1
-        if several:
-            sizes = {_yx(s.shape, s.axes) for s in self._tif.series if s.ndim >= 2}
-            if len(sizes) > 1:
-                self._tif.close()
-                described = ", ".join(f"{w}x{h}" for h, w in sorted(sizes))
-                raise MovieError(f"{self.path}: the TIFF holds frames of different sizes ({described}).")
-        # The last two image axes are Y and X, optionally followed by samples (RGB).
-        samples = 1
-        if axes.endswith("S"):
-            samples, shape, axes = shape[-1], shape[:-1], axes[:-1]
-        if len(shape) < 2:
-            self._tif.close()
-            raise MovieError(f"{self.path}: the TIFF holds no image (shape {series.shape}).")
-        self.height, self.width = int(shape[-2]), int(shape[-1])
-        self.n_frames = int(np.prod(shape[:-2], dtype=np.int64))
-        self._pages = series.pages
-        if several:
-            self._pages = [page for one in self._tif.series for page in one.pages]
-            self.n_frames = len(self._pages)
-        if self.n_frames == 0 or self.height == 0 or self.width == 0:
-            self._tif.close()
-            raise MovieError(f"{self.path}: the movie has zero frames.")
-        self._frame_shape = (self.height, self.width) + ((samples,) if samples > 1 else ())
-        self._dtype = np.dtype(series.dtype).newbyteorder(self._tif.byteorder)
-        self._frame_bytes = int(np.prod(self._frame_shape)) * self._dtype.itemsize
-        # Offset of an uncompressed, contiguous stack; None when compressed or scattered.
-        self._offset = None if several else series.dataoffset
-        self._handle = self._tif.filehandle
-        if self._offset is not None:
-            needed = self._offset + self.n_frames * self._frame_bytes
-            if self._handle.size < needed:
-                self._tif.close()
+        # Whatever refuses the file below (a check, or a bad frame while sampling the levels in
+        # _finish_open) must release it first: one handler closes it for all of them.
+        try:
+            # tifffile reads past a broken page table with a logged warning and fewer frames.
+            if complaints:
+                raise MovieError(f"{self.path}: the TIFF is truncated or corrupt ({complaints[0]}).")
+            # Frames written one by one (one series each) are frames too, if they agree in size.
+            several = len(self._tif.series) > 1
+            if several:
+                sizes = {_yx(s.shape, s.axes) for s in self._tif.series if s.ndim >= 2}
+                if len(sizes) > 1:
+                    described = ", ".join(f"{w}x{h}" for h, w in sorted(sizes))
+                    raise MovieError(f"{self.path}: the TIFF holds frames of different sizes ({described}).")
+            # The last two image axes are Y and X, optionally followed by samples (RGB).
+            samples = 1
+            if axes.endswith("S"):
+                samples, shape, axes = shape[-1], shape[:-1], axes[:-1]
+            if len(shape) < 2:
+                raise MovieError(f"{self.path}: the TIFF holds no image (shape {series.shape}).")
+            self.height, self.width = int(shape[-2]), int(shape[-1])
+            self.n_frames = int(np.prod(shape[:-2], dtype=np.int64))
+            self._pages = series.pages
+            if several:
+                self._pages = [page for one in self._tif.series for page in one.pages]
+                self.n_frames = len(self._pages)
+            if self.n_frames == 0 or self.height == 0 or self.width == 0:
+                raise MovieError(f"{self.path}: the movie has zero frames.")
+            self._frame_shape = (self.height, self.width) + ((samples,) if samples > 1 else ())
+            self._dtype = np.dtype(series.dtype).newbyteorder(self._tif.byteorder)
+            self._frame_bytes = int(np.prod(self._frame_shape)) * self._dtype.itemsize
+            # Offset of an uncompressed, contiguous stack; None when compressed or scattered.
+            self._offset = None if several else series.dataoffset
+            self._handle = self._tif.filehandle
+            if self._offset is not None:
+                needed = self._offset + self.n_frames * self._frame_bytes
+                if self._handle.size < needed:
+                    raise MovieError(
+                        f"{self.path}: the TIFF is truncated ({self._handle.size} bytes, "
+                        f"{self.n_frames} frames need {needed})."
+                    )
+            elif len(self._pages) != self.n_frames:
                 raise MovieError(
-                    f"{self.path}: the TIFF is truncated ({self._handle.size} bytes, "
-                    f"{self.n_frames} frames need {needed})."
+                    f"{self.path}: the TIFF's {self.n_frames} frames are not stored one per page; "
+                    "save it as an uncompressed or page-per-frame stack."
                 )
-        elif len(self._pages) != self.n_frames:
+            self.frame_interval_s = self._interval()
+            self._finish_open(wide=self._dtype.itemsize > 1 or self._dtype.kind == "f")
+        except BaseException:
             self._tif.close()
-            raise MovieError(
-                f"{self.path}: the TIFF's {self.n_frames} frames are not stored one per page; "
-                "save it as an uncompressed or page-per-frame stack."
-            )
-        self.frame_interval_s = self._interval()
-        self._finish_open(wide=self._dtype.itemsize > 1 or self._dtype.kind == "f")
+            raise
 
     def _interval(self) -> float | None:
         """ImageJ's ``finterval`` (in ``tunit``), or ``frame_interval_s`` in tifffile metadata."""

@@ -31,6 +31,28 @@ def test_crop_suggests_grid_crops_and_cleans(roots, plate, capsys):
     assert np.all(clean[:, 0, 0] == experiment.manifest["background"]["fill_value"])
 
 
+def test_crop_opens_the_movie_once_and_closes_it(roots, plate, monkeypatch, capsys):
+    # Opening a video decodes it whole to count frames: the command opens the source once,
+    # for the summary, the grid and the crop, and closes it.
+    import blasto.commands.crop
+    import blasto.crop
+    import blasto.movie
+
+    opened = []
+
+    def counting_open(path):
+        movie = blasto.movie.open_movie(path)
+        opened.append(movie)
+        return movie
+
+    monkeypatch.setattr(blasto.commands.crop, "open_movie", counting_open)
+    monkeypatch.setattr(blasto.crop, "open_movie", counting_open)
+    assert main(["crop", str(plate), "--experiment", "once", "--size", "16"]) == 0
+    assert "6/6" in capsys.readouterr().out
+    assert len(opened) == 1 and opened[0]._tif.filehandle.closed
+    assert open_experiment("once").read_pool_movie(1).shape == (6, 16, 16)
+
+
 def test_crop_with_given_grid_then_reclean(roots, plate, capsys):
     args = ["crop", str(plate), "--experiment", "run2", "--size", "16", "--rows", "2", "--cols", "2",
             "--grid", "12,20,92,100"]

@@ -194,3 +194,34 @@ def test_crop_plate_from_the_labs_gif(roots, tmp_path):
     assert experiment.manifest["frame_interval_s"] == 0.5
     pool = experiment.read_pool_movie(2)
     assert pool.shape == (3, 32, 32) and pool[1, 14:18, 14:18].max() > 200  # pool 2's marker
+
+
+@pytest.mark.parametrize("suffix", [".tif", ".mp4"])
+def test_crop_plate_from_an_open_movie_matches_the_path(roots, tmp_path, suffix):
+    # The CLI hands crop_plate the movie it already opened (and read frame 0 of, to suggest a
+    # grid): the pool movies must be those cropped from the path, and the movie stays open.
+    import imageio.v2 as imageio
+
+    from blasto.movie import open_movie
+
+    frames = make_plate(5)
+    path = tmp_path / f"plate{suffix}"
+    if suffix == ".tif":
+        write_plate(path, frames)
+    else:
+        with imageio.get_writer(path, fps=2, codec="libx264", quality=9, macro_block_size=1) as writer:
+            for frame in frames:
+                writer.append_data(frame)
+    from_path = create_experiment("from-path")
+    crop_plate(path, from_path, grid=TRUE_GRID, size=16)
+    from_open = create_experiment("from-open")
+    calls = []
+    with open_movie(path) as movie:
+        movie.frame(0)
+        movie.frame(3)
+        crop_plate(movie, from_open, grid=TRUE_GRID, size=16, progress=lambda d, t: calls.append((d, t)))
+        assert movie.frame(1).shape == frames.shape[1:]  # still open: the caller closes it
+    assert calls == [(t, 5) for t in range(1, 6)]
+    assert from_open.manifest["source"] == from_path.manifest["source"]
+    for number in (1, 6, 16):
+        assert np.array_equal(from_open.read_pool_movie(number), from_path.read_pool_movie(number))

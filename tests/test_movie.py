@@ -9,7 +9,7 @@ import tifffile
 from PIL import Image
 
 from blasto.errors import BlastoError, MovieError
-from blasto.movie import natural_key, open_movie, read_movie, to_gray
+from blasto.movie import natural_key, open_movie, read_movie, sample_indices, to_gray
 
 T, H, W = 6, 24, 32
 
@@ -144,6 +144,23 @@ def test_folder_of_16bit_tif_and_rgb_jpg_frames(tmp_path, frames):
 def test_helpers():
     assert sorted(["a10", "a9", "b1"], key=natural_key) == ["a9", "a10", "b1"]
     assert to_gray(np.zeros((2, 3))).shape == (2, 3)
+    assert sample_indices(100, 4) == [0, 33, 66, 99]
+    assert sample_indices(3, 8) == [0, 1, 2] and sample_indices(1) == [0]
+
+
+def test_a_used_video_reads_again_from_frame_0(tmp_path):
+    # crop_plate streams a movie its caller has already read from (the CLI reads frame 0 to
+    # suggest a grid): a second pass must start at frame 0 and give the same frames.
+    path = tmp_path / "plate.mp4"
+    with imageio.get_writer(path, fps=4, codec="libx264", quality=9, macro_block_size=16) as writer:
+        for frame in video_frames():
+            writer.append_data(frame)
+    with open_movie(path) as movie:
+        first = movie.frame(0)
+        movie.frame(T - 1)
+        again = list(movie)
+        assert len(again) == T and np.array_equal(again[0], first)
+        assert np.array_equal(np.stack(list(movie)), np.stack(again))  # a used-up stream too
 
 
 # -- bad input -----------------------------------------------------------------------------------
@@ -233,6 +250,29 @@ def test_folder_without_frames_or_with_a_broken_frame(tmp_path):
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(broken / "1.png")
     (broken / "2.png").write_bytes(b"not a png at all")
     assert_refused(broken, "2.png", "not a readable image")
+
+
+def test_a_refused_tiff_is_closed(tmp_path, frames, monkeypatch):
+    # Every check that refuses an opened TIFF closes it first (no file handle left behind).
+    opened = []
+    real_init = tifffile.TiffFile.__init__
+
+    def spy(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        opened.append(self)
+
+    monkeypatch.setattr(tifffile.TiffFile, "__init__", spy)
+    cut = tmp_path / "cut.tif"
+    tifffile.imwrite(cut, frames)
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size * 2 // 3])
+    mixed = tmp_path / "mixed.tif"
+    with tifffile.TiffWriter(mixed) as writer:
+        writer.write(np.zeros((20, 30), np.uint8))
+        writer.write(np.zeros((21, 30), np.uint8))
+    for path, match in ((cut, "truncated"), (mixed, "different sizes")):
+        opened.clear()
+        assert_refused(path, match)
+        assert opened and all(tif.filehandle.closed for tif in opened), path
 
 
 # -- streaming memory ---------------------------------------------------------------------------

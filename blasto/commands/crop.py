@@ -57,6 +57,8 @@ def progress_bar(label: str, *, width: int = 30, stream=None):
 def run(args) -> int:
     name = validate_name(args.experiment)
     check_tolerance(args.tolerance)  # refuse before cropping, not after
+    # One open movie serves the summary, the grid and the crop: opening a video decodes the
+    # whole stream to count its frames, so opening it again for crop_plate would do that twice.
     with open_movie(args.movie) as movie:
         print(f"{movie.path}: {movie.n_frames} frames of {movie.width}x{movie.height} pixels, "
               f"frame interval {_interval(movie.frame_interval_s)}")
@@ -67,19 +69,22 @@ def run(args) -> int:
             grid = suggest_grid(movie.frame(0), rows=args.rows, cols=args.cols)
             how = "suggested"
         grid.check(height=movie.height, width=movie.width, source=str(movie.path))
-    print(f"grid ({how}): {grid.rows}x{grid.cols} pools in top,left,bottom,right = "
-          f"{grid.top},{grid.left},{grid.bottom},{grid.right}")
+        print(f"grid ({how}): {grid.rows}x{grid.cols} pools in top,left,bottom,right = "
+              f"{grid.top},{grid.left},{grid.bottom},{grid.right}")
 
-    existed = name in list_experiments()
-    experiment = create_experiment(name, exist_ok=True)
-    try:
-        crop_plate(args.movie, experiment, grid=grid, size=args.size,
-                   progress=progress_bar("cropping"), overwrite=args.overwrite)
-        clean_experiment(experiment, tolerance=args.tolerance, progress=progress_bar("cleaning"))
-    except BaseException:
-        if not existed:  # leave nothing behind when a new experiment could not be made
-            delete_experiment(name)
-        raise
+        existed = name in list_experiments()
+        experiment = create_experiment(name, exist_ok=True)
+        try:
+            crop_plate(movie, experiment, grid=grid, size=args.size,
+                       progress=progress_bar("cropping"), overwrite=args.overwrite)
+            # Cropped: release the source (for a video, its ffmpeg process) before cleaning; the
+            # with block's close afterwards is harmless (Movie.close is safe to call twice).
+            movie.close()
+            clean_experiment(experiment, tolerance=args.tolerance, progress=progress_bar("cleaning"))
+        except BaseException:
+            if not existed:  # leave nothing behind when a new experiment could not be made
+                delete_experiment(name)
+            raise
     manifest = experiment.manifest
     print(f"experiment {name!r} in {experiment.path}: {len(manifest['pools'])} pools of "
           f"{manifest['size']}x{manifest['size']} pixels, {manifest['source']['n_frames']} frames; "
