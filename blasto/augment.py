@@ -185,8 +185,10 @@ def augment_arrays(images: np.ndarray, masks: np.ndarray, *, config: AugmentConf
     """
     import tensorflow as tf
 
+    from blasto.model import scale_images
+
     config = config or AugmentConfig()
-    images = tf.constant(np.asarray(images, np.float32)[..., None] / 255.0)
+    images = tf.constant(scale_images(images))
     masks = tf.constant(np.asarray(masks, np.float32)[..., None])
     out_images, out_masks = augment_batch(
         images, masks, config=config, seed=tf.constant([int(seed), 0], tf.int64)

@@ -19,7 +19,6 @@ import numpy as np
 from blasto.augment import AugmentConfig, augment_batch
 from blasto.errors import MaskError, TrainingError
 from blasto.experiment import SIDES
-from blasto.masks import decode_lab_mask
 
 
 @dataclasses.dataclass
@@ -56,7 +55,7 @@ def collect_frames(experiment, side: str) -> FrameSet:
             masks.append(experiment.read_mask(pool, frame))
             sources.append(f"pool {pool}, frame {frame}")
     for image_path, mask_path in experiment.imported_pairs(side):
-        image, mask = _read_imported_pair(image_path, mask_path)
+        image, mask = experiment.read_imported_pair(image_path, mask_path)
         images.append(image)
         masks.append(mask)
         sources.append(f"imported {image_path.name}")
@@ -65,19 +64,6 @@ def collect_frames(experiment, side: str) -> FrameSet:
         size = experiment.size
         return FrameSet(side, np.zeros((0, size, size), np.uint8), np.zeros((0, size, size), bool), [])
     return FrameSet(side, np.stack(images), np.stack(masks), sources)
-
-
-def _read_imported_pair(image_path, mask_path):
-    from PIL import Image
-
-    try:
-        with Image.open(image_path) as file:
-            image = np.asarray(file.convert("L"), np.uint8)
-        with Image.open(mask_path) as file:
-            mask = decode_lab_mask(np.asarray(file.convert("L")), source=str(mask_path))
-    except OSError as exc:
-        raise MaskError(f"{image_path.parent}: cannot read an imported pair ({exc}).") from None
-    return image, mask
 
 
 def _check_shapes(experiment, side, images, masks, sources):

@@ -289,6 +289,20 @@ class Experiment:
                  for i in sorted(folder.glob("image*.png")))
         return [(image, mask) for image, mask in pairs if mask.exists()]
 
+    @staticmethod
+    def read_imported_pair(image_path, mask_path) -> tuple[np.ndarray, np.ndarray]:
+        """One imported pair from :meth:`imported_pairs`: (uint8 gray image, bool mask)."""
+        from PIL import Image
+
+        try:
+            with Image.open(image_path) as file:
+                image = np.asarray(file.convert("L"), np.uint8)
+            with Image.open(mask_path) as file:
+                mask = decode_lab_mask(np.asarray(file.convert("L")), source=str(mask_path))
+        except OSError as exc:
+            raise MaskError(f"{Path(image_path).parent}: cannot read an imported pair ({exc}).") from None
+        return image, mask
+
     def write_imported_pair(self, side: str, index: int, image: np.ndarray, cell: np.ndarray) -> None:
         """Store one imported pair: the image (uint8 gray) and its mask (lab PNG, black = cell).
 

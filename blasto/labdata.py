@@ -284,8 +284,6 @@ def export_items(experiment):
     Hand masks of pools on a side of the split come first (pool by pool, frame by frame),
     then the imported pairs of that side. Pools on neither side are left out.
     """
-    from PIL import Image
-
     for pool in experiment.pool_numbers:
         side = experiment.split_of(pool)
         frames = experiment.annotated_frames(pool)
@@ -297,10 +295,7 @@ def export_items(experiment):
                 experiment.read_mask(pool, frame)
     for side in SIDES:
         for image_path, mask_path in experiment.imported_pairs(side):
-            with Image.open(image_path) as image:
-                pixels = np.asarray(image.convert("L"))
-            with Image.open(mask_path) as mask:
-                cell = decode_lab_mask(np.asarray(mask.convert("L")), source=str(mask_path))
+            pixels, cell = experiment.read_imported_pair(image_path, mask_path)
             yield side, f"imported_{image_path.stem}", pixels, cell
 
 
