@@ -24,7 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from blasto.errors import BlastoError
+from blasto.crop import source_pixels_per_working_pixel
+from blasto.errors import BlastoError, ExperimentError
 
 #: How :class:`PostProcessing` may choose the objects it keeps.
 KEEP_CHOICES = ("all", "largest", "centre")
@@ -257,25 +258,6 @@ def pixel_areas(masks: np.ndarray) -> np.ndarray:
 
 
 # -- units and time ------------------------------------------------------------------------
-def pool_box(experiment, pool: int) -> tuple[int, int, int, int] | None:
-    """The pool's box (top, left, bottom, right) in source pixels from the manifest, or None."""
-    for entry in experiment.manifest.get("pools") or []:
-        if int(entry.get("number", -1)) == int(pool) and entry.get("box"):
-            top, left, bottom, right = (int(v) for v in entry["box"])
-            return top, left, bottom, right
-    return None
-
-
-def source_pixels_per_crop_pixel(box, size: int) -> float:
-    """Source pixels one pool-crop pixel stands for: (box height / size) * (box width / size).
-
-    >>> source_pixels_per_crop_pixel((0, 0, 512, 384), 256)
-    3.0
-    """
-    top, left, bottom, right = box
-    return ((bottom - top) / size) * ((right - left) / size)
-
-
 def frame_times_s(n_frames: int, interval_s: float | None) -> np.ndarray | None:
     """Time of each frame in seconds (frame 0 is time 0), or None without an interval.
 
@@ -303,9 +285,13 @@ def area_table(experiment, pool: int, areas_px: np.ndarray):
     n = len(areas_px)
     manifest = experiment.manifest
     times = frame_times_s(n, manifest.get("frame_interval_s"))
-    box = pool_box(experiment, pool)
-    size = manifest.get("size")
-    per_crop = source_pixels_per_crop_pixel(box, size) if box and size else np.nan
+    # One crop pixel's source area comes from the one function that defines it (blasto.crop).
+    # A pool missing from the manifest, or a missing, null, empty or zero box or size leaves
+    # the unit unknown: NaN.
+    try:
+        per_crop = source_pixels_per_working_pixel(manifest, pool)
+    except (ExperimentError, KeyError, TypeError, ValueError, ZeroDivisionError):
+        per_crop = np.nan
     source = areas_px * per_crop
     pixel_size = manifest.get("pixel_size_um")
     return pd.DataFrame({

@@ -98,9 +98,7 @@ class Predictor:
         """A predictor for the model saved at ``path`` (file or run/model folder)."""
         from blasto.model import load_model
 
-        predictor = cls(load_model(path), batch_size=batch_size)
-        predictor.path = Path(path)
-        return predictor
+        return cls(load_model(path), batch_size=batch_size)
 
     def _compiled(self, height: int, width: int):
         key = (height, width)
@@ -208,7 +206,12 @@ def predict_pool(experiment, pool: int, *, model_path, predictor=None, progress=
             if progress:
                 progress(len(cached), len(cached))
             return cached
-    predictor = predictor or Predictor.load(model_path)
+    return _predict_and_cache(experiment, pool, model_path=model_path,
+                              predictor=predictor or Predictor.load(model_path), progress=progress)
+
+
+def _predict_and_cache(experiment, pool: int, *, model_path, predictor, progress=None) -> np.ndarray:
+    """Run ``predictor`` on every frame of ``pool`` and cache the probabilities (no cache check)."""
     provenance = _provenance(experiment, model_path, pool)
     frames = experiment.read_pool_movie(pool)
     probabilities = predictor(frames, progress=progress)
@@ -241,10 +244,17 @@ def predict_pools(experiment, *, model_path, pools=None, predictor=None, progres
             if progress:
                 progress(before + n, total, pool)
 
-        if predictor is None and (overwrite or read_cached(experiment, model_path, pool) is None):
-            predictor = Predictor.load(model_path, batch_size=batch_size)
-        results[pool] = predict_pool(experiment, pool, model_path=model_path, predictor=predictor,
-                                     progress=report, overwrite=overwrite)
+        # One cache read per pool: it decides whether the model is needed and is the result
+        # (predict_pool would read the same cache again).
+        cached = None if overwrite else read_cached(experiment, model_path, pool)
+        if cached is not None:
+            report(len(cached), len(cached))  # a cached pool counts as done, as in predict_pool
+            results[pool] = cached
+        else:
+            if predictor is None:
+                predictor = Predictor.load(model_path, batch_size=batch_size)
+            results[pool] = _predict_and_cache(experiment, pool, model_path=model_path, predictor=predictor,
+                                               progress=report)
         done += lengths[pool]
     return results
 

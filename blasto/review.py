@@ -17,9 +17,10 @@ from blasto.areas import (
     UNIT_LABELS, PostProcessing, area_table, masks_from_probabilities, pixel_areas,
 )
 from blasto.measurements import Measurements, normalise
+from blasto.overlay import DEFAULT_COLOUR
 
-#: Colours shared by the charts and the movie overlay.
-MODEL_COLOUR = "#ff2d55"
+#: Colours shared by the charts and the movie overlay (the model's is the overlay's default).
+MODEL_COLOUR = DEFAULT_COLOUR
 MANUAL_COLOUR = "#00a3cc"
 MARKER_COLOUR = "#444444"
 

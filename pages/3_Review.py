@@ -5,6 +5,8 @@ measurements in blasto.measurements, drawing and export in blasto.overlay, chart
 blasto.review. The network only runs for pools that are not cached yet.
 """
 
+import dataclasses
+
 import numpy as np
 import streamlit as st
 
@@ -30,8 +32,12 @@ def model_stamp(model_path) -> int:
     return predict.model_file(model_path).stat().st_mtime_ns
 
 
-@st.cache_resource(max_entries=4, show_spinner=False)
-def pool_masks_and_table(experiment_path: str, pool: int, model_path: str, post: tuple, stamp: int):
+def _results(experiment_path: str, pool: int, model_path: str, post: tuple):
+    """(masks, area table) of a pool from its cached probabilities, or (None, None) if not cached.
+
+    The body of both caches below: the shown pool keeps its masks (a resource), every other
+    pool only its table (data).
+    """
     experiment = Experiment(experiment_path)
     probabilities = predict.read_cached(experiment, model_path, pool)
     if probabilities is None:
@@ -39,13 +45,14 @@ def pool_masks_and_table(experiment_path: str, pool: int, model_path: str, post:
     return review.pool_results(experiment, pool, probabilities, post=PostProcessing(*post))
 
 
+@st.cache_resource(max_entries=4, show_spinner=False)
+def pool_masks_and_table(experiment_path: str, pool: int, model_path: str, post: tuple, stamp: int):
+    return _results(experiment_path, pool, model_path, post)
+
+
 @st.cache_data(max_entries=256, show_spinner=False)
 def pool_table(experiment_path: str, pool: int, model_path: str, post: tuple, stamp: int):
-    experiment = Experiment(experiment_path)
-    probabilities = predict.read_cached(experiment, model_path, pool)
-    if probabilities is None:
-        return None
-    return review.pool_results(experiment, pool, probabilities, post=PostProcessing(*post))[1]
+    return _results(experiment_path, pool, model_path, post)[1]
 
 
 def cache_stamp(experiment, model_path, pool) -> int:
@@ -122,7 +129,7 @@ keep = sidebar.radio("Keep", KEEP_CHOICES, format_func=KEEP_LABELS.get, horizont
 min_size = sidebar.number_input("Minimum object size (pool px)", 0, 100_000, PostProcessing.min_size, 10,
                                 help="Drops the bubbles that pop out of the cell.")
 post = PostProcessing(threshold=threshold, fill_holes=fill, keep=keep, min_size=int(min_size))
-post_key = (post.threshold, post.fill_holes, post.keep, post.min_size)
+post_key = dataclasses.astuple(post)  # field order: the caches rebuild it as PostProcessing(*post_key)
 
 sidebar.subheader("Overlay")
 style = sidebar.radio("Mask drawn as", overlay.STYLES, horizontal=True)
@@ -140,8 +147,10 @@ pool = top[0].selectbox("Pool", pools, key=POOL, format_func=lambda n: f"pool {n
 if st.query_params.get("pool") != str(pool):
     st.query_params["pool"] = str(pool)
 
+# The cache is scanned once per run (each pool's sidecar and movie are read), and again only after
+# a prediction ran: nothing else on this page changes it. The "All pools" grid uses it too.
+cached = predict.cached_pools(experiment, model_path)
 with top[1].expander(f"Predict pools with {model_name}", expanded=False):
-    cached = predict.cached_pools(experiment, model_path)
     chosen = st.multiselect("Pools to predict", pools, default=pools, key="review_predict_pools")
     todo = [p for p in chosen if p not in cached]
     st.caption(f"{len(cached)} of {len(pools)} pools already predicted (kept on disk; changing the threshold "
@@ -150,11 +159,14 @@ with top[1].expander(f"Predict pools with {model_name}", expanded=False):
         with ui.report_errors():
             run_prediction(experiment, model_path, todo)
             st.rerun()
+        # Only reached when the prediction stopped on an error: the pools done before it are cached.
+        cached = predict.cached_pools(experiment, model_path)
 
 # The shown pool is predicted on first view (one pool: seconds with the demo model).
-with ui.report_errors():
-    if predict.read_cached(experiment, model_path, pool) is None:
+if pool not in cached:
+    with ui.report_errors():
         run_prediction(experiment, model_path, [pool])
+    cached = predict.cached_pools(experiment, model_path)  # rescanned even if it failed part way
 stamp = cache_stamp(experiment, model_path, pool)
 masks, table = pool_masks_and_table(str(experiment.path), pool, str(model_path), post_key, stamp)
 if masks is None:
@@ -271,8 +283,10 @@ with below_left:
 
 # -- all pools at a glance ---------------------------------------------------------------------
 st.subheader("All pools")
-cached = predict.cached_pools(experiment, model_path)
-curves = {p: pool_table(str(experiment.path), p, str(model_path), post_key, cache_stamp(experiment, model_path, p))
+# The shown pool's table is the one computed above for the same cache stamp (nothing on this page
+# mutates it: charts and exports read it or copy it); the other pools come from pool_table.
+curves = {p: table if p == pool else
+          pool_table(str(experiment.path), p, str(model_path), post_key, cache_stamp(experiment, model_path, p))
           for p in cached}
 missing = [p for p in pools if p not in cached]
 if missing:

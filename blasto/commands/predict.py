@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from blasto import atomic
-from blasto.areas import KEEP_CHOICES, PostProcessing
+from blasto.areas import DEFAULT_THRESHOLD, KEEP_CHOICES, PostProcessing
 from blasto.commands.crop import progress_bar
 from blasto.experiment import open_experiment
 from blasto.masks import encode_lab_mask
@@ -33,7 +33,8 @@ def add_arguments(parser):
     parser.add_argument("--model", required=True, metavar="PATH",
                         help="model: a run/model folder, a .keras file, or a folder name under models/ (e.g. demo)")
     parser.add_argument("--pools", type=int, nargs="+", metavar="N", help="pools to predict (default: all)")
-    parser.add_argument("--threshold", type=float, default=0.8, help="P(cell) threshold (default 0.8)")
+    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
+                        help=f"P(cell) threshold (default {DEFAULT_THRESHOLD})")
     parser.add_argument("--fill-holes", action=argparse.BooleanOptionalAction, default=True,
                         help="fill holes inside objects (default: yes, the lab's hole-filled area)")
     parser.add_argument("--keep", choices=KEEP_CHOICES, default=PostProcessing.keep,
