@@ -14,13 +14,14 @@ machine: the figures are CPU-bound and single-threaded.
 from __future__ import annotations
 
 import argparse
-import resource
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere
+
+from _common import peak_rss_mb  # noqa: E402  (this script's folder is on sys.path)
 
 
 def folder_size(path: Path) -> int:
@@ -48,7 +49,7 @@ def main(argv=None) -> int:
         for (began, message), (ended, _) in zip(stages, stages[1:]):
             print(f"  {ended - began:6.1f} s  {message}")
         print(f"  {total:6.1f} s  total")
-        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        peak_mb = peak_rss_mb()
         print(f"peak RSS: {peak_mb:.0f} MB")
         for name in (MOVIE_DIR, EXPERIMENT_NAME):
             print(f"{name}/: {folder_size(Path(tmp) / name) / 1e6:.0f} MB on disk")

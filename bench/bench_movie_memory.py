@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import resource
 import sys
 import tempfile
 import time
@@ -30,6 +29,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere
 
+# This script's folder is on sys.path when it runs as a script, and the spawned children
+# inherit that sys.path.
+from _common import peak_rss_mb  # noqa: E402
+
 
 def memory_mb() -> dict:
     """Current RSS (anonymous and file-backed) and peak RSS of this process, in MB."""
@@ -38,7 +41,7 @@ def memory_mb() -> dict:
         key, _, value = line.partition(":")
         if key in ("VmRSS", "RssAnon", "RssFile"):
             status[key] = int(value.split()[0]) / 1024
-    status["peak"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    status["peak"] = peak_rss_mb()
     return status
 
 

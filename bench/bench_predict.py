@@ -26,7 +26,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -34,42 +33,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-
-def forward_flops(model) -> float:
-    """FLOPs of one forward pass for one image (2 per multiply-add; conv and transposed conv)."""
-    import keras
-
-    total = 0
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Conv2DTranspose):
-            kh, kw, cout, cin = layer.kernel.shape
-            _, h, w, _ = layer.input.shape  # every input pixel is spread over kh x kw outputs
-            total += 2 * h * w * kh * kw * cin * cout
-        elif isinstance(layer, keras.layers.Conv2D):
-            kh, kw, cin, cout = layer.kernel.shape
-            _, h, w, _ = layer.output.shape
-            total += 2 * h * w * kh * kw * cin * cout
-    return float(total)
-
-
-def peak_rss_mb() -> float:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def matmul_peak(dtype: str, n: int = 2048, seconds: float = 3.0) -> float:
-    import tensorflow as tf
-
-    a = tf.cast(tf.random.normal((n, n)), getattr(tf, dtype))
-    f = tf.function(lambda a: tf.matmul(a, a))
-    f(a).numpy()
-    best, start = 0.0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        t = time.perf_counter()
-        f(a).numpy()
-        best = max(best, 2 * n ** 3 / (time.perf_counter() - t) / 1e9)
-    return best
+# This script's folder is on sys.path when it runs as a script (the --worker children too);
+# bench_train shares these.
+from _common import demo_data, forward_flops, matmul_peak, peak_rss_mb  # noqa: E402
 
 
 def load_frames(data: Path, pools) -> "np.ndarray":
@@ -195,22 +161,18 @@ def main():
         print(json.dumps(worker(args)))
         return
 
-    temporary = None
-    if args.data:
-        data = Path(args.data)
-    else:
-        from blasto.demo import write_demo
+    # Without --data the demo is written into a temporary folder, removed at the end.
+    with demo_data(args.data or None, prefix="bench-predict-", message="writing the demo plate ...") as data:
+        measure(data, args)
 
-        temporary = tempfile.TemporaryDirectory()
-        data = Path(temporary.name)
-        print("writing the demo plate ...", flush=True)
-        write_demo(data)
 
+def measure(data: Path, args):
+    """Everything main prints, on the demo experiment in ``data``."""
     import tensorflow as tf
 
     print(f"CPU cores: {os.cpu_count()}, TensorFlow {tf.__version__}, "
           f"intra-op threads: {tf.config.threading.get_intra_op_parallelism_threads() or 'default (all cores)'}")
-    peaks = {dtype: matmul_peak(dtype) for dtype in ("float32", "bfloat16")}
+    peaks = {dtype: matmul_peak(dtype, seconds=3.0) for dtype in ("float32", "bfloat16")}
     print(f"measured matmul peak (2048x2048, best of 3 s): float32 {peaks['float32']:.0f} GFLOP/s, "
           f"bfloat16 {peaks['bfloat16']:.0f} GFLOP/s", flush=True)
 
@@ -243,8 +205,6 @@ def main():
     print(f"cached pool ({reopen['frames']} frames): reopen {1000 * reopen['reopen_s']:.1f} ms, "
           f"read every byte {1000 * reopen['read_all_s']:.1f} ms, threshold + post-processing + areas "
           f"{1000 * reopen['measure_s']:.0f} ms")
-    if temporary:
-        temporary.cleanup()
 
 
 if __name__ == "__main__":

@@ -37,6 +37,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
+# This script's folder is on sys.path when it runs as a script; bench_predict shares these.
+from _common import demo_data, forward_flops, matmul_peak  # noqa: E402
 
 SEED_GENERATOR = dict(rotation_range=180, width_shift_range=0.2, height_shift_range=0.2,
                       shear_range=0.2, zoom_range=0.01, horizontal_flip=True, rescale=1.0 / 255)
@@ -66,48 +68,12 @@ def load_frames(args):
     from blasto.dataset import training_frames
     from blasto.experiment import open_experiment
 
-    if args.data is None:
-        from blasto.demo import write_demo
-
-        args.data = tempfile.mkdtemp(prefix="bench-train-")
-        print(f"writing the demo into {args.data} ...", flush=True)
-        write_demo(args.data)
-    os.environ["BLASTO_DATA"] = str(args.data)
+    # keep=True: the written demo outlives this call (the --accuracy runs train on it) and the
+    # folder it prints can be passed as --data next time.
+    with demo_data(args.data, prefix="bench-train-", keep=True) as data:
+        args.data = str(data)
+    os.environ["BLASTO_DATA"] = args.data
     return training_frames(open_experiment(args.experiment))
-
-
-# -- what the machine can do ---------------------------------------------------------------------
-def matmul_peak(dtype, *, n=2048, repeats=30) -> float:
-    """Best GFLOP/s of an n x n matmul over ``repeats`` tries (the best try saw the least
-    contention from other work on a shared machine)."""
-    import tensorflow as tf
-
-    a = tf.random.uniform((n, n), dtype=tf.float32)
-    a = tf.cast(a, dtype)
-    matmul = tf.function(lambda x: tf.matmul(x, x))
-    matmul(a).numpy()
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        matmul(a).numpy()
-        best = min(best, time.perf_counter() - t0)
-    return 2 * n**3 / best / 1e9
-
-
-def forward_flops(model) -> float:
-    """Multiply-adds x 2 of the convolutions of one image's forward pass."""
-    total = 0.0
-    for layer in model.layers:
-        kind = type(layer).__name__
-        if kind == "Conv2D":
-            _, h, w, c_out = layer.output.shape
-            k = layer.kernel_size[0] * layer.kernel_size[1]
-            total += 2.0 * h * w * k * layer.input.shape[-1] * c_out
-        elif kind == "Conv2DTranspose":
-            _, h, w, c_in = layer.input.shape
-            k = layer.kernel_size[0] * layer.kernel_size[1]
-            total += 2.0 * h * w * k * c_in * layer.filters
-    return total
 
 
 # -- timing model.fit ---------------------------------------------------------------------------------

@@ -30,13 +30,11 @@ CHROMIUM_ARGS = [
 def private_cache(tmp_path_factory):
     """A cache folder of the test session's own (blasto.precision keeps its measurement there),
     inherited by the CLI and app processes the tests start."""
-    old = os.environ.get("XDG_CACHE_HOME")
-    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
-    yield
-    if old is None:
-        os.environ.pop("XDG_CACHE_HOME", None)
-    else:
-        os.environ["XDG_CACHE_HOME"] = old
+    # A session fixture cannot take the function-scoped ``monkeypatch``; its own context
+    # restores (or removes) the variable afterwards.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+        yield
 
 
 @pytest.fixture
@@ -93,16 +91,22 @@ class App:
         self.url = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ, BLASTO_DATA=str(data), BLASTO_MODELS=str(models),
                    BLASTO_TEST="1", PYTHONUNBUFFERED="1")
-        self.log_path = Path(tempfile.mkstemp(prefix=f"streamlit-{self.port}-", suffix=".log")[1])
-        self.log = open(self.log_path, "w+")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"),
-             "--server.address", "127.0.0.1", "--server.port", str(self.port),
-             "--server.headless", "true", "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none", "--server.runOnSave", "false"],
-            cwd=REPO, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        # The server writes its log straight into the file mkstemp opened: the child gets its
+        # own copy of the descriptor, so the parent closes its copy once the child has started
+        # (no descriptor left open per app), and output() reads the file by name.
+        log_fd, log_name = tempfile.mkstemp(prefix=f"streamlit-{self.port}-", suffix=".log")
+        self.log_path = Path(log_name)
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"),
+                 "--server.address", "127.0.0.1", "--server.port", str(self.port),
+                 "--server.headless", "true", "--browser.gatherUsageStats", "false",
+                 "--server.fileWatcherType", "none", "--server.runOnSave", "false"],
+                cwd=REPO, env=env, stdout=log_fd, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        finally:
+            os.close(log_fd)
         deadline = time.time() + 60
         while time.time() < deadline:
             if self.process.poll() is not None:
@@ -116,11 +120,8 @@ class App:
         raise RuntimeError(f"streamlit did not start: {self.output()}")
 
     def output(self) -> str:
-        if self.log.closed:
-            return self.log_path.read_text()
-        self.log.flush()
-        self.log.seek(0)
-        return self.log.read()
+        """Everything the server has written so far (stdout and stderr)."""
+        return self.log_path.read_text()
 
     def stop(self):
         if self.process.poll() is None:
@@ -129,7 +130,6 @@ class App:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, 9)
-        self.log.close()
 
 
 @pytest.fixture

@@ -5,16 +5,12 @@ import pytest
 
 from blasto.areas import (
     PostProcessing, area_table, best_unit, fill_holes, keep_centre_objects, keep_largest_object,
-    masks_from_probabilities, pixel_areas, remove_small_objects, source_pixels_per_crop_pixel,
-    threshold_probabilities,
+    masks_from_probabilities, pixel_areas, remove_small_objects, threshold_probabilities,
 )
+from blasto.crop import source_pixels_per_working_pixel
 from blasto.errors import BlastoError
 from blasto.experiment import create_experiment
-
-
-def disc(size, centre, radius):
-    yy, xx = np.mgrid[:size, :size]
-    return (yy - centre[0]) ** 2 + (xx - centre[1]) ** 2 <= radius ** 2
+from synthetic import disc  # the one disc helper of the tests (test_dataset uses it too)
 
 
 def scene():
@@ -110,7 +106,7 @@ def test_units_and_time_from_the_manifest(roots):
         "pools": [{"number": 2, "box": [100, 200, 228, 296]}],
     })
     experiment.save_manifest()
-    assert source_pixels_per_crop_pixel((100, 200, 228, 296), 64) == 3.0
+    assert source_pixels_per_working_pixel(experiment.manifest, 2) == 3.0
     table = area_table(experiment, 2, np.array([10, 20, 0]))
     assert table["pool"].tolist() == [2, 2, 2]
     assert table["frame"].tolist() == [0, 1, 2]
@@ -129,3 +125,14 @@ def test_missing_units_are_nan_not_invented(roots):
     assert table["area_um2"].isna().all()
     assert table["time_min"].isna().all()
     assert best_unit(table) == "area_px"
+
+
+def test_a_pool_without_a_known_box_has_no_source_units(roots):
+    # area_table catches what the crop function raises for an unknown pool or a box-less entry.
+    experiment = create_experiment("boxless")
+    experiment.manifest.update({"size": 64, "pixel_size_um": 1.5, "pools": [{"number": 1}]})
+    experiment.save_manifest()
+    for pool in (1, 2):  # 1: an entry without "box"; 2: not in the manifest at all
+        table = area_table(experiment, pool, np.array([5, 6]))
+        assert table["area_px"].tolist() == [5.0, 6.0]
+        assert table["area_source_px"].isna().all() and table["area_um2"].isna().all()
