@@ -5,9 +5,9 @@ Run with ``streamlit run app.py``; the pages in ``pages/`` are the steps of the 
 
 import streamlit as st
 
-from blasto import ui
-from blasto.experiment import delete_experiment, list_experiments, open_experiment
-from blasto.paths import data_root, models_root
+from blasto.app import common as ui
+from blasto.store.experiment import delete_experiment, list_experiments, open_experiment
+from blasto.store.roots import data_root, models_root
 
 PAGES = [
     ("pages/1_Annotate.py", "Annotate", ":material/draw:", "crop pools, clean the background, draw masks"),

@@ -47,7 +47,7 @@ def outline(n_points=300, *, centre=(256, 256), radius=90, seed=0):
 
 
 def path_object(commands, low, high, *, tool, mode="add", brush_size=24):
-    from blasto.annotate import tool_style
+    from blasto.annotate.strokes import tool_style
 
     style = tool_style(tool, mode=mode, brush_size=brush_size)
     return {"type": "Path", "originX": "center", "originY": "center",
@@ -62,8 +62,10 @@ def main(argv=None) -> int:
     parser.add_argument("--pairs", type=int, default=160, help="annotated frames to export")
     args = parser.parse_args(argv)
 
-    from blasto import annotate, labdata
-    from blasto.experiment import create_experiment
+    from blasto.annotate import strokes as annotate
+
+    from blasto.annotate import labdata
+    from blasto.store.experiment import create_experiment
 
     size, canvas = args.size, 2 * args.size
     base = np.zeros((size, size), bool)

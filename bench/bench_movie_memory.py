@@ -7,13 +7,13 @@ Usage::
     .venv/bin/python bench/bench_movie_memory.py --frames 144 --size 1200 --crop   # crop speed
 
 The movie is generated on the fly into a temporary multi-page TIFF (or GIF or MP4), one frame at
-a time. A fresh child process then opens it with :func:`blasto.movie.open_movie` and reads
+a time. A fresh child process then opens it with :func:`blasto.movies.reader.open_movie` and reads
 every frame, printing its memory after 0, 100, 500, ... frames: the resident set (RSS, split
 into anonymous memory, which is what the program holds, and file-backed pages, which the
 kernel may drop at will) and the peak RSS. Flat numbers mean streaming does not grow with
 the number of frames. With ``--crop`` the child also crops the movie into a 4x4 grid of pools
-with :func:`blasto.crop.crop_plate` and cleans them with
-:func:`blasto.background.clean_experiment`, and prints the time and memory they took.
+with :func:`blasto.prepare.crop.crop_plate` and cleans them with
+:func:`blasto.prepare.clean.clean_experiment`, and prints the time and memory they took.
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def _write(path: str, frames: int, size: int, queue) -> None:
 
 
 def _stream(path: str, checkpoints: list[int], queue) -> None:
-    from blasto.movie import open_movie
+    from blasto.movies.reader import open_movie
 
     rows = []
     with open_movie(path) as movie:
@@ -107,11 +107,11 @@ def _stream(path: str, checkpoints: list[int], queue) -> None:
 
 
 def _crop(path: str, pool_size: int, queue) -> None:
-    from blasto.background import clean_experiment
-    from blasto.crop import crop_plate
-    from blasto.experiment import create_experiment
-    from blasto.grid import suggest_grid
-    from blasto.movie import open_movie
+    from blasto.prepare.clean import clean_experiment
+    from blasto.prepare.crop import crop_plate
+    from blasto.store.experiment import create_experiment
+    from blasto.prepare.grid import suggest_grid
+    from blasto.movies.reader import open_movie
 
     with open_movie(path) as movie:
         grid = suggest_grid(movie.frame(0))

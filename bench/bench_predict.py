@@ -41,7 +41,7 @@ from _common import demo_data, forward_flops, matmul_peak, peak_rss_mb  # noqa: 
 def load_frames(data: Path, pools) -> "np.ndarray":
     import numpy as np
 
-    from blasto.experiment import open_experiment
+    from blasto.store.experiment import open_experiment
 
     experiment = open_experiment("demo", root=data)
     pools = pools or experiment.pool_numbers
@@ -50,7 +50,7 @@ def load_frames(data: Path, pools) -> "np.ndarray":
 
 def build(kind: str, bf16: bool):
     """The model of ``kind`` ('default' or 'demo'), optionally cloned to bfloat16 compute."""
-    from blasto.model import build_unet, load_model
+    from blasto.model.unet import build_unet, load_model
 
     if kind == "default":
         model = build_unet(input_size=256, start_filters=32, dropout=True)
@@ -70,7 +70,7 @@ def worker(args) -> dict:
     """One configuration in this process: time it, measure peak memory, print JSON."""
     import numpy as np
 
-    from blasto.predict import Predictor
+    from blasto.review.predictions import Predictor
 
     frames = load_frames(Path(args.data), args.pools)
     if args.max_frames:
@@ -120,10 +120,10 @@ def cached_reopen(data: Path) -> dict:
     """Time reopening a cached pool and measuring it, with the demo model's cache."""
     import numpy as np
 
-    from blasto.areas import PostProcessing
-    from blasto.experiment import open_experiment
-    from blasto.predict import predict_pool
-    from blasto.review import pool_results
+    from blasto.review.areas import PostProcessing
+    from blasto.store.experiment import open_experiment
+    from blasto.review.predictions import predict_pool
+    from blasto.review.charts import pool_results
 
     experiment = open_experiment("demo", root=data)
     pool = experiment.pool_numbers[0]

@@ -12,7 +12,7 @@ Prints, side by side in one process on this machine:
   throughput without the model.
 
 ``--accuracy`` also trains for a step budget (default 600 steps at batch 1, blasto's defaults)
-with the real engine (:func:`blasto.training.train`) and prints the validation Dice and IoU at
+with the real engine (:func:`blasto.train.engine.train`) and prints the validation Dice and IoU at
 threshold 0.8; ``--accuracy-seed`` does the same with the seed's recipe.
 
 Usage::
@@ -65,8 +65,8 @@ def parse_args(argv=None):
 
 
 def load_frames(args):
-    from blasto.dataset import training_frames
-    from blasto.experiment import open_experiment
+    from blasto.train.dataset import training_frames
+    from blasto.store.experiment import open_experiment
 
     # keep=True: the written demo outlives this call (the --accuracy runs train on it) and the
     # folder it prints can be passed as --data next time.
@@ -108,7 +108,7 @@ def seed_generators(frames, *, batch_size=1):
 def seed_speed(frames, args) -> float:
     import keras
 
-    from blasto.model import build_unet
+    from blasto.model.unet import build_unet
 
     model = build_unet(input_size=frames.images.shape[1], kernel_initializer="glorot_uniform",
                        zero_mean_first_layer=False)  # the seed's model, as Keras built it
@@ -118,9 +118,9 @@ def seed_speed(frames, args) -> float:
 
 
 def blasto_speed(frames, args, *, batch_size, mixed) -> float:
-    from blasto.dataset import training_dataset
-    from blasto.model import build_unet
-    from blasto.training import TrainConfig, make_loss, make_optimizer
+    from blasto.train.dataset import training_dataset
+    from blasto.model.unet import build_unet
+    from blasto.train.engine import TrainConfig, make_loss, make_optimizer
 
     config = TrainConfig(experiment=args.experiment, batch_size=batch_size, mixed_precision=mixed)
     model = build_unet(input_size=frames.images.shape[1], mixed_precision=mixed,
@@ -134,7 +134,7 @@ def blasto_speed(frames, args, *, batch_size, mixed) -> float:
 
 def augmentation_speed(frames, *, count=400) -> tuple[float, float, float]:
     """(blasto warp pairs/s, legacy generator pairs/s, blasto pipeline images/s at batch 8)."""
-    from blasto.dataset import training_dataset
+    from blasto.train.dataset import training_dataset
 
     dataset = training_dataset(frames, batch_size=1)
     iterator = iter(dataset)
@@ -164,7 +164,7 @@ def augmentation_speed(frames, *, count=400) -> tuple[float, float, float]:
 def speed(frames, args):
     import tensorflow as tf
 
-    from blasto.model import build_unet
+    from blasto.model.unet import build_unet
 
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; "
           f"TensorFlow {tf.__version__}; devices {[d.device_type for d in tf.config.list_physical_devices()]}")
@@ -214,7 +214,7 @@ def speed(frames, args):
 
 def auto_choice():
     """What blasto's default precision ("auto") picks on this machine, measured afresh."""
-    from blasto.precision import choose_mixed_precision
+    from blasto.train.number_format import choose_mixed_precision
 
     with tempfile.TemporaryDirectory() as folder:
         _, reason = choose_mixed_precision(path=Path(folder) / "precision.json")
@@ -222,7 +222,7 @@ def auto_choice():
 
 
 def accuracy(args, label, **overrides):
-    from blasto import training
+    from blasto.train import engine as training
 
     models = tempfile.mkdtemp(prefix="bench-train-models-")
     os.environ["BLASTO_MODELS"] = models

@@ -1,5 +1,5 @@
 import sys
 
-from blasto.cli import main
+from blasto.cli.main import main
 
 sys.exit(main())

@@ -1,7 +1,7 @@
 """Annotate: crop a plate into pools, clean the background, draw masks, split and exchange.
 
-A thin page: the work is done by blasto.grid / crop / background (plate), blasto.annotate
-(drawing -> masks, frames to annotate, progress) and blasto.labdata (the lab's folders).
+A thin page: the work is done by blasto.prepare.grid / crop / background (plate), blasto.annotate.strokes
+(drawing -> masks, frames to annotate, progress) and blasto.annotate.labdata (the lab's folders).
 
 Unsaved strokes are saved automatically when the user moves to another frame, pool, step or
 experiment (never lost silently); the Save button saves without moving.
@@ -18,14 +18,20 @@ import streamlit as st
 from PIL import Image, ImageDraw
 from streamlit_drawable_canvas import st_canvas
 
-from blasto import annotate, atomic, labdata, ui
-from blasto.background import DEFAULT_TOLERANCE, clean_experiment, fill_value_for, preview_clean
-from blasto.crop import crop_plate
+from blasto.annotate import strokes as annotate
+
+from blasto.store import atomic
+
+from blasto.annotate import labdata
+
+from blasto.app import common as ui
+from blasto.prepare.clean import DEFAULT_TOLERANCE, clean_experiment, fill_value_for, preview_clean
+from blasto.prepare.crop import crop_plate
 from blasto.errors import BlastoError, MovieError
-from blasto.experiment import Experiment, create_experiment, list_experiments, validate_name
-from blasto.grid import Grid, suggest_grid
-from blasto.movie import VIDEO_EXTENSIONS, open_movie
-from blasto.paths import data_root
+from blasto.store.experiment import Experiment, create_experiment, list_experiments, validate_name
+from blasto.prepare.grid import Grid, suggest_grid
+from blasto.movies.reader import VIDEO_EXTENSIONS, open_movie
+from blasto.store.roots import data_root
 
 STEPS = ("Crop", "Clean", "Draw", "Split & lab data")
 MOVIE_SUFFIXES = (".gif", ".tif", ".tiff") + VIDEO_EXTENSIONS
@@ -406,7 +412,7 @@ def step_draw(experiment):
 
 def navigation(experiment, pools, n_frames, progress):
     """Pool and frame pickers with previous/next; returns (pool, frame, frames on the list).
-    ``progress``: :func:`blasto.annotate.progress_rows` of this run."""
+    ``progress``: :func:`blasto.annotate.strokes.progress_rows` of this run."""
     interval = experiment.manifest.get("frame_interval_s")
     by_pool = {r["pool"]: r for r in progress}
     nav = ss.get("anno_nav")

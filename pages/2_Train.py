@@ -1,6 +1,6 @@
 """Train: pick the settings, start a run, watch the loss live, stop by hand.
 
-The run trains in its own process (blasto.training.start_run), so a refresh, a second tab,
+The run trains in its own process (blasto.train.engine.start_run), so a refresh, a second tab,
 "Clear cache" or a server restart neither stops nor duplicates it; this page only reads the
 run folder it writes.
 """
@@ -12,8 +12,10 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from blasto import training, ui
-from blasto.areas import DEFAULT_THRESHOLD
+from blasto.train import engine as training
+
+from blasto.app import common as ui
+from blasto.review.areas import DEFAULT_THRESHOLD
 from blasto.errors import BlastoError
 
 REFRESH_S = 1.5
@@ -229,10 +231,10 @@ def runs_section(experiment_name: str, running) -> None:
 
 def preview(run: dict, experiment_name: str, *, count=4) -> None:
     """A few validation frames with the best checkpoint's mask over them."""
-    from blasto.dataset import collect_frames
-    from blasto.experiment import open_experiment
-    from blasto.model import load_model, predict_probabilities
-    from blasto.overlay import overlay_frame
+    from blasto.train.dataset import collect_frames
+    from blasto.store.experiment import open_experiment
+    from blasto.model.unet import load_model, predict_probabilities
+    from blasto.review.overlay import overlay_frame
 
     with ui.report_errors(), st.spinner("Predicting…"):
         frames = collect_frames(open_experiment(experiment_name), "validation")

@@ -1,8 +1,8 @@
 """Review: the predicted movie overlay beside an interactive manual-vs-model area chart.
 
-Thin page: prediction and its cache live in blasto.predict, areas in blasto.areas, manual
-measurements in blasto.measurements, drawing and export in blasto.overlay, charts in
-blasto.review. The network only runs for pools that are not cached yet.
+Thin page: prediction and its cache live in blasto.review.predictions, areas in blasto.review.areas, manual
+measurements in blasto.review.measurements, drawing and export in blasto.review.overlay, charts in
+blasto.review.charts. The network only runs for pools that are not cached yet.
 """
 
 import dataclasses
@@ -10,10 +10,16 @@ import dataclasses
 import numpy as np
 import streamlit as st
 
-from blasto import overlay, predict, review, ui
-from blasto.areas import DEFAULT_THRESHOLD, KEEP_CHOICES, UNIT_LABELS, PostProcessing, best_unit
-from blasto.experiment import Experiment
-from blasto.measurements import (
+from blasto.review import overlay
+
+from blasto.review import predictions as predict
+
+from blasto.review import charts as review
+
+from blasto.app import common as ui
+from blasto.review.areas import DEFAULT_THRESHOLD, KEEP_CHOICES, UNIT_LABELS, PostProcessing, best_unit
+from blasto.store.experiment import Experiment
+from blasto.review.measurements import (
     agreement, load_saved_measurements, mask_agreement, measurements_path, parse_measurements, save_measurements,
 )
 

@@ -28,7 +28,7 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture(scope="session", autouse=True)
 def private_cache(tmp_path_factory):
-    """A cache folder of the test session's own (blasto.precision keeps its measurement there),
+    """A cache folder of the test session's own (blasto.train.number_format keeps its measurement there),
     inherited by the CLI and app processes the tests start."""
     # A session fixture cannot take the function-scoped ``monkeypatch``; its own context
     # restores (or removes) the variable afterwards.
@@ -51,7 +51,7 @@ def roots(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def demo_source(tmp_path_factory):
     """The full demo (plate movie, truth, ready experiment), written once per test session."""
-    from blasto.demo import write_demo
+    from blasto.demo.plate import write_demo
 
     root = tmp_path_factory.mktemp("demo-source")
     write_demo(root)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from blasto.experiment import create_experiment
+from blasto.store.experiment import create_experiment
 
 
 def disc(size, centre, radius):

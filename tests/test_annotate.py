@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from blasto import annotate
-from blasto.annotate import FrameEdit, apply_objects, object_kind, object_points, tool_style
+from blasto.annotate import strokes as annotate
+from blasto.annotate.strokes import FrameEdit, apply_objects, object_kind, object_points, tool_style
 from blasto.errors import MaskError
-from blasto.experiment import create_experiment
+from blasto.store.experiment import create_experiment
 
 
 def path_object(points, *, tool="outline", mode="add", brush_size=20, curved=False):

@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 
-from blasto.areas import (
+from blasto.review.areas import (
     PostProcessing, area_table, best_unit, fill_holes, keep_centre_objects, keep_largest_object,
     masks_from_probabilities, pixel_areas, remove_small_objects, threshold_probabilities,
 )
-from blasto.crop import source_pixels_per_working_pixel
+from blasto.prepare.crop import source_pixels_per_working_pixel
 from blasto.errors import BlastoError
-from blasto.experiment import create_experiment
+from blasto.store.experiment import create_experiment
 from synthetic import disc  # the one disc helper of the tests (test_dataset uses it too)
 
 

@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from blasto.augment import REAL_SHEAR_DEG, SEED_SHEAR_DEG, AugmentConfig, augment_arrays
+from blasto.train.augment import REAL_SHEAR_DEG, SEED_SHEAR_DEG, AugmentConfig, augment_arrays
 from blasto.errors import TrainingError
 
 STILL = dict(rotation_deg=0, width_shift=0, height_shift=0, shear_deg=0, zoom=0,

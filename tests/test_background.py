@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from blasto.background import (
+from blasto.prepare.clean import (
     DEFAULT_TOLERANCE, clean_experiment, clean_frame, dark_region, fill_value_for, preview_clean,
 )
 from blasto.errors import ExperimentError
-from blasto.experiment import create_experiment
+from blasto.store.experiment import create_experiment
 
 SIZE = 48
 

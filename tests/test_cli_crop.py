@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from blasto.cli import main
-from blasto.experiment import list_experiments, open_experiment
+from blasto.cli.main import main
+from blasto.store.experiment import list_experiments, open_experiment
 from test_grid_crop import TRUE_GRID, make_plate, write_plate
 
 
@@ -34,19 +34,19 @@ def test_crop_suggests_grid_crops_and_cleans(roots, plate, capsys):
 def test_crop_opens_the_movie_once_and_closes_it(roots, plate, monkeypatch, capsys):
     # Opening a video decodes it whole to count frames: the command opens the source once,
     # for the summary, the grid and the crop, and closes it.
-    import blasto.commands.crop
-    import blasto.crop
-    import blasto.movie
+    import blasto.cli.crop
+    import blasto.prepare.crop
+    import blasto.movies.reader
 
     opened = []
 
     def counting_open(path):
-        movie = blasto.movie.open_movie(path)
+        movie = blasto.movies.reader.open_movie(path)
         opened.append(movie)
         return movie
 
-    monkeypatch.setattr(blasto.commands.crop, "open_movie", counting_open)
-    monkeypatch.setattr(blasto.crop, "open_movie", counting_open)
+    monkeypatch.setattr(blasto.cli.crop, "open_movie", counting_open)
+    monkeypatch.setattr(blasto.prepare.crop, "open_movie", counting_open)
     assert main(["crop", str(plate), "--experiment", "once", "--size", "16"]) == 0
     assert "6/6" in capsys.readouterr().out
     assert len(opened) == 1 and opened[0]._tif.filehandle.closed

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from blasto import training
-from blasto.cli import build_parser, main
-from blasto.commands.train import config_from_args
-from blasto.model import load_model
+from blasto.train import engine as training
+from blasto.cli.main import build_parser, main
+from blasto.cli.train import config_from_args
+from blasto.model.unet import load_model
 from synthetic import tiny_experiment
 
 REPO = Path(__file__).resolve().parent.parent

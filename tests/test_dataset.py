@@ -4,8 +4,8 @@ tf.data pipelines."""
 import numpy as np
 import pytest
 
-from blasto.augment import AugmentConfig
-from blasto.dataset import collect_frames, training_dataset, training_frames, validation_dataset
+from blasto.train.augment import AugmentConfig
+from blasto.train.dataset import collect_frames, training_dataset, training_frames, validation_dataset
 from blasto.errors import TrainingError
 from synthetic import disc, tiny_experiment
 

@@ -15,13 +15,13 @@ import tifffile
 from PIL import Image
 from scipy import ndimage as ndi
 
-from blasto import demo
-from blasto.cli import main
-from blasto.crop import crop_box
+from blasto.demo import plate as demo
+from blasto.cli.main import main
+from blasto.prepare.crop import crop_box
 from blasto.errors import BlastoError
-from blasto.experiment import Experiment, list_experiments
-from blasto.measurements import load_saved_measurements, parse_measurements
-from blasto.movie import open_movie
+from blasto.store.experiment import Experiment, list_experiments
+from blasto.review.measurements import load_saved_measurements, parse_measurements
+from blasto.movies.reader import open_movie
 
 SHORT = 20
 
@@ -293,7 +293,7 @@ def test_cli_writes_refuses_then_replaces(tmp_path, capsys):
 
 def test_grid_suggested_on_the_demo_plate_is_its_own(short_plate):
     """Cropping the raw demo movie in the app starts from (nearly) the exact grid."""
-    from blasto.grid import suggest_grid
+    from blasto.prepare.grid import suggest_grid
 
     movie, _, _ = short_plate
     suggested, exact = suggest_grid(movie[0]), demo.demo_grid()

@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from blasto import atomic
+from blasto.store import atomic
 from blasto.errors import ExperimentError, MaskError
-from blasto.experiment import (
+from blasto.store.experiment import (
     create_experiment, delete_experiment, list_experiments, open_experiment, validate_name,
 )
 from blasto.masks import decode_lab_mask, encode_lab_mask

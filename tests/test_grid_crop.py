@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import tifffile
 
-from blasto.crop import crop_box, crop_plate, default_split, source_pixels_per_working_pixel
+from blasto.prepare.crop import crop_box, crop_plate, default_split, source_pixels_per_working_pixel
 from blasto.errors import BlastoError, ExperimentError, MovieError
-from blasto.experiment import create_experiment
-from blasto.grid import Grid, parse_grid, suggest_grid
+from blasto.store.experiment import create_experiment
+from blasto.prepare.grid import Grid, parse_grid, suggest_grid
 
 # A 4x4 plate: pools of radius 14 on a 40-pixel pitch, the grid's outer bounds at (12, 20).
 PITCH, RADIUS, TOP, LEFT = 40, 14, 12, 20
@@ -145,7 +145,7 @@ def test_crop_plate_writes_pool_movies_and_manifest(roots, tmp_path):
     assert manifest["split"]["train"] == list(range(1, 12))
     assert source_pixels_per_working_pixel(manifest, 1) == pytest.approx((40 / 32) ** 2)
     # the manifest on disk says the same
-    from blasto.experiment import open_experiment
+    from blasto.store.experiment import open_experiment
 
     assert open_experiment("plate").manifest["pools"] == manifest["pools"]
 
@@ -202,7 +202,7 @@ def test_crop_plate_from_an_open_movie_matches_the_path(roots, tmp_path, suffix)
     # grid): the pool movies must be those cropped from the path, and the movie stays open.
     import imageio.v2 as imageio
 
-    from blasto.movie import open_movie
+    from blasto.movies.reader import open_movie
 
     frames = make_plate(5)
     path = tmp_path / f"plate{suffix}"

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from blasto import labdata
-from blasto.cli import main
+from blasto.annotate import labdata
+from blasto.cli.main import main
 from blasto.errors import MaskError
-from blasto.experiment import create_experiment, list_experiments, open_experiment
+from blasto.store.experiment import create_experiment, list_experiments, open_experiment
 from blasto.masks import encode_lab_mask
 
 

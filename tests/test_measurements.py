@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from blasto.errors import MeasurementError
-from blasto.experiment import create_experiment
-from blasto.measurements import (
+from blasto.store.experiment import create_experiment
+from blasto.review.measurements import (
     Measurements, agreement, load_saved_measurements, mask_agreement, normalise,
     parse_measurements, save_measurements,
 )

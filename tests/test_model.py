@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from blasto.errors import TrainingError
-from blasto.model import build_unet, load_model, predict_probabilities, scale_images
+from blasto.model.unet import build_unet, load_model, predict_probabilities, scale_images
 
 
 def dropout_rates(model):

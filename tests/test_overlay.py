@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from blasto.errors import BlastoError
-from blasto.overlay import (
+from blasto.review.overlay import (
     gif_bytes, mp4_bytes, outline, overlay_frame, overlay_movie, parse_colour, write_gif, write_mp4,
 )
 

@@ -2,7 +2,7 @@
 
 import json
 
-from blasto import precision
+from blasto.train import number_format as precision
 
 
 def fake_timings(float32_s, bfloat16_s, calls):

@@ -10,16 +10,16 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from blasto import cli  # noqa: E402
-from blasto.areas import PostProcessing, pixel_areas  # noqa: E402
+from blasto.cli.main import main as cli_main  # noqa: E402
+from blasto.review.areas import PostProcessing, pixel_areas  # noqa: E402
 from blasto.errors import BlastoError  # noqa: E402
-from blasto.experiment import create_experiment, open_experiment  # noqa: E402
-from blasto.measurements import pearson_r  # noqa: E402
-from blasto.predict import (  # noqa: E402
+from blasto.store.experiment import create_experiment, open_experiment  # noqa: E402
+from blasto.review.measurements import pearson_r  # noqa: E402
+from blasto.review.predictions import (  # noqa: E402
     Predictor, cache_path, cached_pools, list_models, model_id, predict_pool, predict_pools,
     read_cached,
 )
-from blasto.review import pool_results  # noqa: E402
+from blasto.review.charts import pool_results  # noqa: E402
 
 SIZE = 32
 FRAMES = 6
@@ -43,7 +43,7 @@ def small_experiment(name="small", *, pools=3, size=SIZE, frames=FRAMES):
 @pytest.fixture(scope="module")
 def tiny_model_file(tmp_path_factory):
     """An untrained 4-filter U-Net for 32x32 frames, saved in a run folder."""
-    from blasto.model import build_unet
+    from blasto.model.unet import build_unet
 
     folder = tmp_path_factory.mktemp("models") / "tiny-run"
     folder.mkdir()
@@ -73,7 +73,7 @@ class CountingPredictor(Predictor):
 
 
 def test_predictor_batches_with_a_fixed_shape_and_matches_the_model(tiny_model):
-    from blasto.model import load_model
+    from blasto.model.unet import load_model
 
     model = load_model(tiny_model)
     predictor = Predictor(model, batch_size=4)
@@ -175,7 +175,7 @@ def test_cli_predict_writes_areas_masks_and_movies(tiny_model, roots, capsys):
 
     small_experiment(pools=2)
     out = roots[0].parent / "out"
-    status = cli.main(["predict", "--experiment", "small", "--model", str(tiny_model),
+    status = cli_main(["predict", "--experiment", "small", "--model", str(tiny_model),
                        "--pools", "2", "--threshold", "0.5", "--keep", "all", "--out", str(out)])
     assert status == 0
     printed = capsys.readouterr().out
@@ -192,14 +192,14 @@ def test_cli_predict_writes_areas_masks_and_movies(tiny_model, roots, capsys):
     assert movie.shape == (FRAMES, 2 * SIZE, 2 * SIZE, 3)
 
     tiff_out = roots[0].parent / "out-tiff"  # the model by its name under models/
-    assert cli.main(["predict", "--experiment", "small", "--model", "tiny-run", "--pools", "1",
+    assert cli_main(["predict", "--experiment", "small", "--model", "tiny-run", "--pools", "1",
                      "--masks", "tiff", "--no-movie", "--out", str(tiff_out)]) == 0
     assert (tiff_out / "masks" / "pool01.tif").exists() and not (tiff_out / "overlay").exists()
 
 
 def test_cli_predict_bad_model_is_a_plain_error(roots, capsys):
     small_experiment(pools=1)
-    status = cli.main(["predict", "--experiment", "small", "--model", str(roots[1] / "nope"),
+    status = cli_main(["predict", "--experiment", "small", "--model", str(roots[1] / "nope"),
                        "--out", str(roots[0].parent / "out")])
     assert status == 2
     assert "no such model file or folder" in capsys.readouterr().err

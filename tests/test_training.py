@@ -11,10 +11,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from blasto import training
+from blasto.train import engine as training
 from blasto.errors import BlastoError, TrainingError
-from blasto.model import load_model
-from blasto.training import TrainConfig
+from blasto.model.unet import load_model
+from blasto.train.engine import TrainConfig
 from synthetic import tiny_experiment
 
 
@@ -186,7 +186,7 @@ def test_presets():
 
 # -- real training processes ----------------------------------------------------------------------------
 def test_two_simultaneous_starts_give_one_run_and_stop_from_another_shell(roots):
-    from blasto.cli import main
+    from blasto.cli.main import main
 
     tiny_experiment()
     config = tiny_config(epochs=1000, steps_per_epoch=5)  # runs until stopped

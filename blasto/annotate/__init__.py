@@ -1,0 +1,1 @@
+"""Hand masks: canvas strokes to masks, which frames to annotate, the lab's mask folders."""

@@ -1,0 +1,359 @@
+"""The lab's own annotation folders: import them into an experiment, export an experiment back.
+
+The lab keeps annotations as two folders, ``train/`` and ``validation/``. In each, a file whose
+name contains ``x`` is an image and one whose name contains ``y`` is its mask (black = cell),
+paired in sorted order, as their notebook reads them (``sorted(glob('*x*'))``).
+
+Names are judged on the file name without its extension, case-insensitively:
+
+* only ``x`` -> image, only ``y`` -> mask;
+* both (``embryo_x1``: the ``y`` of *embryo*) -> decided by a separate ``x``/``y`` word
+  (``embryo_x_01`` is an image); still both -> refused, naming the files;
+* neither (``README.txt``, ``Thumbs.db``) -> ignored, and reported.
+
+:func:`import_lab_folder` validates everything before it writes anything: one bad file and
+nothing is imported. :func:`export_lab_folder` / :func:`export_lab_zip` write the experiment's
+hand masks (and imported pairs) back in the same layout, with names that sort in pairing order.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from blasto.store import atomic
+from blasto.errors import MaskError
+from blasto.store.experiment import SIDES
+from blasto.masks import decode_lab_mask, encode_lab_mask
+IMAGE_SUFFIXES = {".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp", ".gif"}
+# A "mask" with more than this fraction of pixels far from both black and white (between a
+# quarter and three quarters of the range) is a photo put in the wrong place. Smoothly resized
+# masks only have gray at their edges: a few percent.
+MAX_GRAY_FRACTION = 0.10
+
+
+@dataclass
+class LabSide:
+    """The pairs found on one side of a lab folder, read, checked and resized."""
+
+    side: str
+    images: list = field(default_factory=list)  # uint8 (size, size)
+    masks: list = field(default_factory=list)  # bool (size, size), True = cell
+    names: list = field(default_factory=list)  # (image file name, mask file name)
+
+
+@dataclass
+class ImportReport:
+    """What an import found and did: pairs per side, warnings (nothing here was refused)."""
+
+    pairs: dict = field(default_factory=dict)
+    warnings: list = field(default_factory=list)
+
+    def summary(self) -> str:
+        counts = ", ".join(f"{n} {side}" for side, n in self.pairs.items())
+        return f"Imported {counts or 'nothing'} pair(s)." + (
+            f" {len(self.warnings)} warning(s)." if self.warnings else "")
+
+
+# -- names --------------------------------------------------------------------------------------
+def classify_name(name: str) -> str | None:
+    """'image', 'mask', None (neither: ignored) or 'ambiguous' for a lab file name.
+
+    >>> [classify_name(n) for n in ["x_001.png", "y_001.png", "embryo_x_01.png", "xy.png", "a.png"]]
+    ['image', 'mask', 'image', 'ambiguous', None]
+    """
+    stem = Path(name).stem.lower()
+    has_x, has_y = "x" in stem, "y" in stem
+    if has_x != has_y:
+        return "image" if has_x else "mask"
+    if not has_x:
+        return None
+    words = set(re.split(r"[^a-z]+", stem))  # 'embryo_x_01' -> {'embryo', 'x', ''}
+    if ("x" in words) != ("y" in words):
+        return "image" if "x" in words else "mask"
+    return "ambiguous"
+
+
+def _side_files(folder: Path) -> tuple[list[Path], list[Path], list[str], list[str]]:
+    """Sorted image and mask files of one side, plus ignored and ambiguous names."""
+    images, masks, ignored, ambiguous = [], [], [], []
+    for path in sorted(folder.iterdir(), key=lambda p: p.name):
+        if path.is_dir() or path.name.startswith("."):
+            continue
+        kind = classify_name(path.name) if path.suffix.lower() in IMAGE_SUFFIXES else None
+        if kind == "image":
+            images.append(path)
+        elif kind == "mask":
+            masks.append(path)
+        elif kind == "ambiguous":
+            ambiguous.append(path.name)
+        else:
+            ignored.append(path.name)
+    return images, masks, ignored, ambiguous
+
+
+# -- reading ------------------------------------------------------------------------------------
+def _read_gray(path: Path) -> np.ndarray:
+    """Any image file as a 2-D float array scaled to 0-255 (first page, colour averaged)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image.seek(0)
+            array = np.asarray(image)
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
+        raise MaskError(f"{path}: cannot read this file as an image ({exc}).") from None
+    if array.dtype == bool:
+        return array.astype(np.float32) * 255.0
+    if array.ndim == 3:
+        array = array[..., :3].mean(axis=-1)
+    if array.ndim != 2:
+        raise MaskError(f"{path}: expected a 2-D image, got an array of shape {array.shape}.")
+    floating = np.issubdtype(array.dtype, np.floating)
+    array = array.astype(np.float32)
+    top = float(array.max(initial=0))
+    if top > 255:  # 16-bit images (or floats beyond 8-bit levels): scale by their own top
+        array = array * (255.0 / top)
+    elif floating and top <= 1.0:  # float images in 0-1
+        array = array * 255.0
+    return array
+
+
+def _resize(array: np.ndarray, size: int) -> np.ndarray:
+    """Bilinear resize to size x size (float 0-255 in, float out); a no-op at the right size."""
+    from PIL import Image
+
+    if array.shape == (size, size):
+        return array
+    image = Image.fromarray(array.astype(np.float32))  # mode "F": no rounding before resizing
+    return np.asarray(image.resize((size, size), Image.Resampling.BILINEAR), dtype=np.float32)
+
+
+def gray_fraction(mask_image: np.ndarray) -> float:
+    """Fraction of pixels far from both black and white (a quarter to three quarters of 255).
+
+    >>> gray_fraction(np.array([0, 255, 128, 250], np.float32))
+    0.25
+    """
+    values = np.asarray(mask_image, dtype=np.float32)
+    return float(np.mean((values > 255 * 0.25) & (values < 255 * 0.75)))
+
+
+def read_lab_side(folder, side: str, *, size: int) -> tuple[LabSide, list[str], list[str]]:
+    """Read, check and resize one side; returns (pairs, problems, warnings).
+
+    Problems refuse the import; warnings do not.
+    """
+    folder = Path(folder)
+    found = LabSide(side)
+    images, masks, ignored, ambiguous = _side_files(folder)
+    problems, warnings = [], []
+    if ignored:
+        warnings.append(f"{folder}: ignored {len(ignored)} file(s) whose name has neither "
+                        f"'x' nor 'y' or is not an image: {', '.join(ignored[:5])}"
+                        + (" ..." if len(ignored) > 5 else ""))
+    if ambiguous:
+        problems.append(f"{folder}: cannot tell image from mask for {', '.join(ambiguous)} "
+                        "(the name contains both 'x' and 'y'): rename them.")
+    if len(images) != len(masks):
+        problems.append(f"{folder}: {len(images)} image(s) (names with 'x') but {len(masks)} "
+                        "mask(s) (names with 'y'): they must pair one to one.")
+    for image_path, mask_path in zip(images, masks):
+        try:
+            image = _read_gray(image_path)
+            mask_image = _read_gray(mask_path)
+        except MaskError as exc:
+            problems.append(str(exc))
+            continue
+        fraction = gray_fraction(mask_image)
+        if fraction > MAX_GRAY_FRACTION:
+            problems.append(f"{mask_path}: not a black-and-white mask ({fraction:.0%} of its "
+                            "pixels are gray): is it a photo in the mask's place?")
+            continue
+        cell = decode_lab_mask(_resize(mask_image, size), source=str(mask_path))
+        if not cell.any():
+            warnings.append(f"{mask_path}: the mask is all white (no cell).")
+        elif cell.all():
+            warnings.append(f"{mask_path}: the mask is all black (cell everywhere).")
+        found.images.append(np.clip(np.rint(_resize(image, size)), 0, 255).astype(np.uint8))
+        found.masks.append(cell)
+        found.names.append((image_path.name, mask_path.name))
+    return found, problems, warnings
+
+
+# -- import ----------------------------------------------------------------------------------------
+def _lab_root(folder: Path) -> Path:
+    """The folder holding train/ and/or validation/: ``folder`` or its single sub-folder."""
+    if any((folder / side).is_dir() for side in SIDES):
+        return folder
+    children = [c for c in folder.iterdir() if c.is_dir() and not c.name.startswith((".", "__"))]
+    if len(children) == 1 and any((children[0] / side).is_dir() for side in SIDES):
+        return children[0]
+    raise MaskError(f"{folder}: no train/ or validation/ folder in it (the lab's layout).")
+
+
+def read_lab_folder(folder, *, size: int) -> tuple[list[LabSide], ImportReport]:
+    """Read and check a whole lab folder at working ``size``, writing nothing.
+
+    Raises :class:`MaskError` listing every problem found; returns the pairs of each side and
+    a report holding the warnings.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise MaskError(f"{folder}: no such folder.")
+    root = _lab_root(folder)
+    report, sides, problems = ImportReport(), [], []
+    for side in SIDES:
+        if (root / side).is_dir():
+            found, side_problems, side_warnings = read_lab_side(root / side, side, size=size)
+            sides.append(found)
+            problems += side_problems
+            report.warnings += side_warnings
+    if problems:
+        raise MaskError("Nothing was imported. " + " ".join(problems))
+    if not any(found.images for found in sides):
+        raise MaskError(f"{root}: no image/mask pairs found in train/ or validation/.")
+    return sides, report
+
+
+def store_lab_sides(experiment, sides, report: ImportReport, *, replace: bool = False) -> ImportReport:
+    """Write pairs read by :func:`read_lab_folder` into ``experiment`` (after earlier imports,
+    or instead of them with ``replace``)."""
+    size = experiment.size
+    for found in sides:
+        if any(image.shape != (size, size) for image in found.images):
+            raise MaskError(f"These pairs were read at another size than {experiment.name}'s "
+                            f"working size ({size}x{size}).")
+        target = experiment.imported_dir(found.side)
+        if replace and target.is_dir():
+            shutil.rmtree(target)
+        start = _next_import_index(experiment, found.side)
+        for offset, (image, cell) in enumerate(zip(found.images, found.masks)):
+            experiment.write_imported_pair(found.side, start + offset, image, cell)
+        report.pairs[found.side] = len(found.images)
+    return report
+
+
+def import_lab_folder(experiment, folder, *, replace: bool = False) -> ImportReport:
+    """Import a lab folder (train/ and validation/) into ``experiment``, keeping each side.
+
+    Every file is read and checked first; if anything is wrong, :class:`MaskError` lists all
+    the problems and nothing is written. Images and masks are resized to the experiment's
+    working size. ``replace`` removes earlier imported pairs of the sides being imported.
+    """
+    sides, report = read_lab_folder(folder, size=experiment.size)
+    return store_lab_sides(experiment, sides, report, replace=replace)
+
+
+def _next_import_index(experiment, side: str) -> int:
+    pairs = experiment.imported_pairs(side)
+    numbers = [int(re.sub(r"\D", "", image.stem) or -1) for image, _ in pairs]
+    return max(numbers, default=-1) + 1
+
+
+def import_lab_zip(experiment, data, *, replace: bool = False) -> ImportReport:
+    """Import a zip of a lab folder (bytes or a file object), e.g. from a browser upload."""
+    raw = data if isinstance(data, (bytes, bytearray)) else data.read()
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(raw))
+    except zipfile.BadZipFile:
+        raise MaskError("The upload is not a zip file: zip the folder holding train/ and "
+                        "validation/ and upload that.") from None
+    with archive, tempfile.TemporaryDirectory(prefix="blasto-import-") as tmp:
+        for member in archive.infolist():
+            if not Path(tmp, member.filename).resolve().is_relative_to(Path(tmp).resolve()):
+                raise MaskError(f"The zip holds a file outside its folder ({member.filename}).")
+        archive.extractall(tmp)
+        macos = Path(tmp, "__MACOSX")  # resource forks that macOS's zip adds
+        if macos.exists():
+            shutil.rmtree(macos)
+        return import_lab_folder(experiment, tmp, replace=replace)
+
+
+# -- export ----------------------------------------------------------------------------------------
+def export_items(experiment):
+    """Yield (side, stem, image uint8, mask bool) for every annotation, in pairing order.
+
+    Hand masks of pools on a side of the split come first (pool by pool, frame by frame),
+    then the imported pairs of that side. Pools on neither side are left out.
+    """
+    for pool in experiment.pool_numbers:
+        side = experiment.split_of(pool)
+        frames = experiment.annotated_frames(pool)
+        if side is None or not frames:
+            continue
+        movie = experiment.read_pool_movie(pool)
+        for frame in frames:
+            yield side, f"pool{pool:02d}_frame{frame:04d}", np.array(movie[frame]), \
+                experiment.read_mask(pool, frame)
+    for side in SIDES:
+        for image_path, mask_path in experiment.imported_pairs(side):
+            pixels, cell = experiment.read_imported_pair(image_path, mask_path)
+            yield side, f"imported_{image_path.stem}", pixels, cell
+
+
+def unsplit_pools(experiment) -> list[int]:
+    """Pools with hand masks but on neither side of the split: an export leaves them out."""
+    return [p for p in experiment.pool_numbers
+            if experiment.split_of(p) is None and experiment.annotated_frames(p)]
+
+
+def lab_file_names(stem: str) -> tuple[str, str]:
+    """The image and mask file names of one exported pair (contain x / y, not both).
+
+    >>> lab_file_names("pool01_frame0015")
+    ('pool01_frame0015_x.png', 'pool01_frame0015_y.png')
+    """
+    names = (f"{stem}_x.png", f"{stem}_y.png")
+    if classify_name(names[0]) != "image" or classify_name(names[1]) != "mask":
+        raise MaskError(f"Cannot export {stem!r}: the name would not read back as x/y.")
+    return names
+
+
+def export_lab_folder(experiment, folder, *, force: bool = False) -> dict:
+    """Write the experiment's annotations to ``folder``/train and ``folder``/validation.
+
+    Refuses a non-empty ``folder`` unless ``force``; then its train/ and validation/ are
+    replaced whole (other files stay). The export is built in a temporary folder beside it and
+    moved into place at the end, so a failure leaves ``folder`` as it was. Returns pair counts.
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise MaskError(f"{folder}: exists and is not a folder.")
+    if folder.is_dir() and any(folder.iterdir()) and not force:
+        raise MaskError(f"{folder}: the folder is not empty; choose an empty one (or force).")
+    folder.mkdir(parents=True, exist_ok=True)
+    counts = {side: 0 for side in SIDES}
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".blasto-export-") as tmp:
+        for side in SIDES:
+            Path(tmp, side).mkdir()
+        for side, stem, image, cell in export_items(experiment):
+            image_name, mask_name = lab_file_names(stem)
+            atomic.write_png(Path(tmp, side, image_name), image)
+            atomic.write_png(Path(tmp, side, mask_name), encode_lab_mask(cell))
+            counts[side] += 1
+        for side in SIDES:
+            if (folder / side).exists():
+                shutil.rmtree(folder / side)
+            Path(tmp, side).rename(folder / side)
+    return counts
+
+
+def export_lab_zip(experiment) -> bytes:
+    """The same layout as :func:`export_lab_folder`, as zip bytes (for a download button)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for side in SIDES:  # both folders exist even when one side is empty
+            archive.writestr(f"{side}/", b"")
+        for side, stem, image, cell in export_items(experiment):
+            image_name, mask_name = lab_file_names(stem)
+            archive.writestr(f"{side}/{image_name}", atomic.png_bytes(image))
+            archive.writestr(f"{side}/{mask_name}", atomic.png_bytes(encode_lab_mask(cell)))
+    return buffer.getvalue()

@@ -1,0 +1,1 @@
+"""One module per ``python -m blasto`` subcommand (see :mod:`blasto.cli.main`)."""

@@ -1,0 +1,26 @@
+"""``python -m blasto list``: the experiments and what each holds."""
+
+from blasto.store.experiment import Experiment, list_experiments
+from blasto.store.roots import data_root
+
+HELP = "List experiments under data/ and what each holds."
+
+
+def add_arguments(parser):
+    parser.add_argument("--data", help="experiments folder (default: data/ or $BLASTO_DATA)")
+
+
+def run(args) -> int:
+    root = args.data or data_root()
+    names = list_experiments(root=root)
+    if not names:
+        print(f"no experiments in {root}")
+        return 0
+    for name in names:
+        s = Experiment(f"{root}/{name}").summary()
+        print(
+            f"{name}: {s['pools']} pools, {s['frames']} frames, "
+            f"{s['annotated_frames']} annotated frames, "
+            f"{s['train_pools']} train / {s['validation_pools']} validation pools"
+        )
+    return 0

@@ -1,0 +1,88 @@
+"""``python -m blasto predict``: the Review page's headless twin.
+
+Predicts every frame of the chosen pools (cached per model and pool, like the page), then writes
+to ``--out``::
+
+    areas.csv                 pool, frame, time, area in every unit, model, threshold, post-processing
+    masks/pool01/frame0000.png   the measured mask of every frame, lab PNG (black = cell)
+      (or masks/pool01.tif with --masks tiff: one stack per pool, black = cell)
+    overlay/pool01.mp4        the pool movie with the mask outlined (H.264, plays in browsers)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from blasto.store import atomic
+from blasto.review.areas import DEFAULT_THRESHOLD, KEEP_CHOICES, PostProcessing
+from blasto.cli.crop import progress_bar
+from blasto.store.experiment import open_experiment
+from blasto.masks import encode_lab_mask
+from blasto.model.unet import resolve_model
+from blasto.review.predictions import DEFAULT_BATCH_SIZE, model_id, predict_pools
+
+HELP = "Predict masks for an experiment's pools; write areas CSV, masks and overlay movies."
+
+
+def add_arguments(parser):
+    parser.add_argument("--experiment", required=True, metavar="NAME", help="experiment (under data/)")
+    parser.add_argument("--model", required=True, metavar="PATH",
+                        help="model: a run/model folder, a .keras file, or a folder name under models/ (e.g. demo)")
+    parser.add_argument("--pools", type=int, nargs="+", metavar="N", help="pools to predict (default: all)")
+    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
+                        help=f"P(cell) threshold (default {DEFAULT_THRESHOLD})")
+    parser.add_argument("--fill-holes", action=argparse.BooleanOptionalAction, default=True,
+                        help="fill holes inside objects (default: yes, the lab's hole-filled area)")
+    parser.add_argument("--keep", choices=KEEP_CHOICES, default=PostProcessing.keep,
+                        help=f"objects to keep in each frame (default {PostProcessing.keep})")
+    parser.add_argument("--min-size", type=int, default=PostProcessing.min_size, metavar="PX",
+                        help=f"drop objects smaller than this many pool pixels (default {PostProcessing.min_size})")
+    parser.add_argument("--masks", choices=("png", "tiff", "none"), default="png",
+                        help="write masks as PNG per frame, a TIFF stack per pool, or not at all")
+    parser.add_argument("--no-movie", action="store_true", help="do not write overlay MP4s")
+    parser.add_argument("--fps", type=float, default=8.0, help="overlay movie frame rate (default 8)")
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="frames per network call")
+    parser.add_argument("--overwrite", action="store_true", help="predict again even if cached")
+    parser.add_argument("--out", required=True, metavar="DIR", help="folder for the results")
+
+
+def run(args) -> int:
+    from blasto.review.charts import pool_results, export_areas
+    from blasto.review.overlay import overlay_movie, write_mp4
+
+    experiment = open_experiment(args.experiment)
+    post = PostProcessing(threshold=args.threshold, fill_holes=args.fill_holes, keep=args.keep,
+                          min_size=args.min_size)
+    model = resolve_model(args.model)
+    name = model_id(model)
+    out = Path(args.out)
+    print(f"{experiment.name}: model {name}, {post.describe()}")
+
+    bar = progress_bar("predicting")
+    probabilities = predict_pools(experiment, model_path=model, pools=args.pools,
+                                  progress=lambda done, total, pool: bar(done, total),
+                                  overwrite=args.overwrite, batch_size=args.batch_size)
+    tables = []
+    write_bar = progress_bar("writing   ")
+    for index, (pool, probs) in enumerate(probabilities.items(), start=1):
+        masks, table = pool_results(experiment, pool, probs, post=post)
+        tables.append(table)
+        if args.masks == "png":
+            for frame, mask in enumerate(masks):
+                atomic.write_png(out / "masks" / f"pool{pool:02d}" / f"frame{frame:04d}.png", encode_lab_mask(mask))
+        elif args.masks == "tiff":
+            atomic.write_tiff(out / "masks" / f"pool{pool:02d}.tif", encode_lab_mask(masks))
+        if not args.no_movie:
+            movie = overlay_movie(experiment.read_pool_movie(pool), masks, style="outline", scale=2)
+            write_mp4(out / "overlay" / f"pool{pool:02d}.mp4", movie, fps=args.fps)
+        write_bar(index, len(probabilities))
+    csv = out / "areas.csv"
+    atomic.write_text(csv, export_areas(tables, model=name, post=post).to_csv(index=False))
+    print(f"wrote {csv}" + ("" if args.masks == "none" else f", masks in {out / 'masks'}")
+          + ("" if args.no_movie else f", overlay movies in {out / 'overlay'}"))
+    sys.stdout.flush()
+    return 0

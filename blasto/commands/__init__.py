@@ -1,1 +1,0 @@
-"""One module per ``python -m blasto`` subcommand (see :mod:`blasto.cli`)."""

@@ -1,0 +1,1 @@
+"""From a plate movie to clean pool movies: find the grid, crop the pools, clean the corners."""

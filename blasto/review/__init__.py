@@ -1,0 +1,2 @@
+"""From probabilities to results: cached predictions, areas, manual measurements, charts,
+overlay movies."""

@@ -1,0 +1,1 @@
+"""The experiment store: one folder per experiment under ``data/``, written atomically."""

@@ -1,0 +1,1 @@
+"""Training the U-Net: settings, data and augmentation, run folders, the training process."""
