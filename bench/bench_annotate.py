@@ -62,10 +62,11 @@ def main(argv=None) -> int:
     parser.add_argument("--pairs", type=int, default=160, help="annotated frames to export")
     args = parser.parse_args(argv)
 
-    from blasto.annotate import strokes as annotate
+    from blasto.annotate import edit, plan, strokes
 
     from blasto.annotate import labdata
     from blasto.store.experiment import create_experiment
+    from blasto.store.manifest import Pool
 
     size, canvas = args.size, 2 * args.size
     base = np.zeros((size, size), bool)
@@ -80,21 +81,21 @@ def main(argv=None) -> int:
     print(f"frames {size}x{size} on a {canvas}x{canvas} canvas")
     for name, obj in (("outline (300 points)", cell_outline), ("brush 24 px (80 points)", brush),
                       ("polygon (5 corners)", polygon)):
-        ms = best_of(lambda: annotate.apply_objects(base, [obj], canvas_size=(canvas, canvas)))
+        ms = best_of(lambda: strokes.apply_objects(base, [obj], canvas_size=(canvas, canvas)))
         print(f"  rasterise one {name}: {ms:.1f} ms")
     strokes = [cell_outline, brush, polygon] * 7
-    ms = best_of(lambda: annotate.apply_objects(base, strokes[:20], canvas_size=(canvas, canvas)))
+    ms = best_of(lambda: strokes.apply_objects(base, strokes[:20], canvas_size=(canvas, canvas)))
     print(f"  rebuild a mask from 20 strokes: {ms:.0f} ms")
     frame = np.random.default_rng(0).integers(0, 256, (size, size), dtype=np.uint8)
-    mask = annotate.apply_objects(base, [cell_outline], canvas_size=(canvas, canvas))
-    ms = best_of(lambda: annotate.overlay(frame, mask, size=canvas))
+    mask = strokes.apply_objects(base, [cell_outline], canvas_size=(canvas, canvas))
+    ms = best_of(lambda: edit.overlay(frame, mask, size=canvas))
     print(f"  canvas background (enlarge + overlay): {ms:.1f} ms")
 
     with tempfile.TemporaryDirectory() as tmp:
         experiment = create_experiment("bench", root=Path(tmp) / "data")
-        experiment.manifest["size"] = size
         pools = list(range(1, 17))
-        experiment.manifest["pools"] = [{"number": p, "box": [0, 0, 1, 1]} for p in pools]
+        experiment.manifest.size = size
+        experiment.manifest.pools = [Pool(p, (0, 0, 1, 1)) for p in pools]
         experiment.save_manifest()
         per_pool = -(-args.pairs // 16)
         movie = np.random.default_rng(1).integers(0, 256, (per_pool, size, size), dtype=np.uint8)

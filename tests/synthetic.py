@@ -8,6 +8,15 @@ from __future__ import annotations
 import numpy as np
 
 from blasto.store.experiment import create_experiment
+from blasto.store.manifest import Pool
+
+
+def set_pools(experiment, pools, *, size, box=None):
+    """Give a bare experiment ``pools`` (numbers) of working ``size``, each with ``box`` (top,
+    left, bottom, right; default the whole ``size`` square) in source pixels, and save it."""
+    experiment.manifest.size = size
+    experiment.manifest.pools = [Pool(p, tuple(box or (0, 0, size, size))) for p in pools]
+    experiment.save_manifest()
 
 
 def disc(size, centre, radius):
@@ -21,9 +30,7 @@ def tiny_experiment(name="tiny", *, root=None, size=32, pools=4, frames=6, every
     frames ``0, every, 2*every, ...`` are annotated with the exact cell disc."""
     rng = np.random.default_rng(seed)
     experiment = create_experiment(name, root=root)
-    experiment.manifest["size"] = size
-    experiment.manifest["pools"] = [{"number": p, "box": [0, 0, size, size]} for p in range(1, pools + 1)]
-    experiment.save_manifest()
+    set_pools(experiment, range(1, pools + 1), size=size)
     for pool in range(1, pools + 1):
         movie = np.empty((frames, size, size), np.uint8)
         cells = []

@@ -5,10 +5,12 @@ import json
 import numpy as np
 import pytest
 
-from blasto.annotate import strokes as annotate
-from blasto.annotate.strokes import FrameEdit, apply_objects, object_kind, object_points, tool_style
+from blasto.annotate import plan, strokes
+from blasto.annotate.edit import MASK_RGB, FrameEdit, overlay, read_strokes, rebuild_mask
+from blasto.annotate.strokes import apply_objects, object_kind, object_points, tool_style
 from blasto.errors import MaskError
 from blasto.store.experiment import create_experiment
+from synthetic import set_pools
 
 
 def path_object(points, *, tool="outline", mode="add", brush_size=20, curved=False):
@@ -49,8 +51,8 @@ EMPTY = np.zeros((256, 256), bool)
 
 
 def test_tool_styles_round_trip_through_object_kind():
-    for tool in annotate.TOOLS:
-        for mode in annotate.MODES:
+    for tool in strokes.TOOLS:
+        for mode in strokes.MODES:
             style = tool_style(tool, mode=mode)
             obj = {"type": "Polygon" if style["drawing_mode"] == "polygon" else "Path",
                    "stroke": style["stroke_color"]}
@@ -149,7 +151,7 @@ def test_frame_edit_undo_redo_clear_and_dirty():
 def test_frame_edit_save_writes_lab_png_and_strokes(roots):
     experiment = create_experiment("annotated")
     fake_pool_movies(experiment, size=256)
-    assert 31 not in annotate.frames_to_annotate(experiment, 3)
+    assert 31 not in plan.frames_to_annotate(experiment, 3)
     edit = FrameEdit.open(experiment, 3, 31, canvas_size=CANVAS)
     assert not edit.had_mask and not edit.base.any()
     edit.update([path_object(SQUARE)])
@@ -161,7 +163,7 @@ def test_frame_edit_save_writes_lab_png_and_strokes(roots):
     assert png.dtype == np.uint8 and png.shape == (256, 256)
     assert png[75, 75] == 0 and png[10, 10] == 255  # black = cell
     assert experiment.annotated_frames(3) == [31]
-    assert 31 in annotate.frames_to_annotate(experiment, 3)  # annotated, so on the list now
+    assert 31 in plan.frames_to_annotate(experiment, 3)  # annotated, so on the list now
     strokes = json.loads(experiment.strokes_path(3, 31).read_text())
     assert len(strokes["visits"]) == 1 and strokes["visits"][0]["canvas"] == [512, 512]
 
@@ -172,26 +174,24 @@ def test_frame_edit_save_writes_lab_png_and_strokes(roots):
     again.save(experiment)
     saved = experiment.read_mask(3, 31)
     assert not saved[74, 75] and saved[60, 75] and saved[90, 75]
-    strokes = annotate.read_strokes(experiment, 3, 31)
+    strokes = read_strokes(experiment, 3, 31)
     assert len(strokes["visits"]) == 2
-    assert np.array_equal(annotate.rebuild_mask(strokes, EMPTY), saved)
+    assert np.array_equal(rebuild_mask(strokes, EMPTY), saved)
 
 
 def test_overlay_enlarges_and_tints_the_mask():
     frame = np.full((256, 256), 100, np.uint8)
     cell = np.zeros((256, 256), bool)
     cell[100:150, 100:150] = True
-    image = annotate.overlay(frame, cell, size=512, opacity=0.5, stretch=False)
+    image = overlay(frame, cell, size=512, opacity=0.5, stretch=False)
     assert image.shape == (512, 512, 3) and image.dtype == np.uint8
     assert tuple(image[10, 10]) == (100, 100, 100)
     assert tuple(image[250, 250]) != (100, 100, 100)
-    assert tuple(image[200, 200]) == annotate.MASK_RGB  # the edge is opaque
+    assert tuple(image[200, 200]) == MASK_RGB  # the edge is opaque
 
 
 def fake_pool_movies(experiment, *, pools=(1, 2, 3), frames=40, size=16):
-    experiment.manifest["size"] = size
-    experiment.manifest["pools"] = [{"number": p, "box": [0, 0, 10, 10]} for p in pools]
-    experiment.save_manifest()
+    set_pools(experiment, pools, size=size, box=(0, 0, 10, 10))
     for pool in pools:
         experiment.write_pool_movie(pool, np.zeros((frames, size, size), np.uint8), cleaned=False)
     experiment.set_split([1, 2], [3])
@@ -200,21 +200,21 @@ def fake_pool_movies(experiment, *, pools=(1, 2, 3), frames=40, size=16):
 def test_frames_to_annotate_every_nth_plus_added_minus_removed(roots):
     experiment = create_experiment("frames")
     fake_pool_movies(experiment)
-    assert annotate.frames_to_annotate(experiment, 1) == [0, 15, 30]
-    annotate.add_frame(experiment, 1, 7)
-    annotate.remove_frame(experiment, 1, 15)
-    assert annotate.frames_to_annotate(experiment, 1) == [0, 7, 30]
-    assert annotate.frames_to_annotate(experiment, 2) == [0, 15, 30]
-    annotate.add_frame(experiment, 1, 15)  # back on the list
-    annotate.remove_frame(experiment, 1, 7)
-    assert annotate.frames_to_annotate(experiment, 1) == [0, 15, 30]
-    annotate.set_every(experiment, 10)
+    assert plan.frames_to_annotate(experiment, 1) == [0, 15, 30]
+    plan.add_frame(experiment, 1, 7)
+    plan.remove_frame(experiment, 1, 15)
+    assert plan.frames_to_annotate(experiment, 1) == [0, 7, 30]
+    assert plan.frames_to_annotate(experiment, 2) == [0, 15, 30]
+    plan.add_frame(experiment, 1, 15)  # back on the list
+    plan.remove_frame(experiment, 1, 7)
+    assert plan.frames_to_annotate(experiment, 1) == [0, 15, 30]
+    plan.set_every(experiment, 10)
     experiment.reload()  # stored in the manifest
-    assert annotate.frames_to_annotate(experiment, 2) == [0, 10, 20, 30]
+    assert plan.frames_to_annotate(experiment, 2) == [0, 10, 20, 30]
     with pytest.raises(MaskError, match="no frame 40"):
-        annotate.add_frame(experiment, 1, 40)
+        plan.add_frame(experiment, 1, 40)
     with pytest.raises(MaskError, match="at least 1"):
-        annotate.set_every(experiment, 0)
+        plan.set_every(experiment, 0)
 
 
 def test_progress_table_counts_per_pool_and_side(roots):
@@ -223,9 +223,9 @@ def test_progress_table_counts_per_pool_and_side(roots):
     experiment.write_mask(1, 0, np.ones((16, 16), bool))
     experiment.write_mask(3, 15, np.ones((16, 16), bool))
     experiment.write_mask(3, 30, np.ones((16, 16), bool))
-    table = annotate.progress_table(experiment).set_index("pool")
+    table = plan.progress_table(plan.progress_rows(experiment)).set_index("pool")
     assert table.loc[1, "side"] == "train" and table.loc[3, "side"] == "validation"
     assert table.loc[1, "annotated"] == 1 and table.loc[1, "to annotate"] == 3
-    assert table.loc[1, "next frame"] == 15 and table.loc[1, "left"] == 2
-    assert table.loc[3, "annotated"] == 2 and table.loc[3, "next frame"] == 0
-    assert annotate.next_frame(experiment, 2) == 0
+    assert table.loc[1, "next frame"] == "15" and table.loc[1, "left"] == 2
+    assert table.loc[3, "annotated"] == 2 and table.loc[3, "next frame"] == "0"
+    assert plan.next_frame(experiment, 2) == 0

@@ -5,9 +5,10 @@ import pytest
 
 from blasto.review.areas import (
     PostProcessing, area_table, best_unit, fill_holes, keep_centre_objects, keep_largest_object,
-    masks_from_probabilities, pixel_areas, remove_small_objects, threshold_probabilities,
+    masks_from_probabilities, pixel_areas, remove_small_objects,
 )
-from blasto.prepare.crop import source_pixels_per_working_pixel
+from blasto.masks import cell_mask
+from synthetic import set_pools
 from blasto.errors import BlastoError
 from blasto.store.experiment import create_experiment
 from synthetic import disc  # the one disc helper of the tests (test_dataset uses it too)
@@ -27,9 +28,9 @@ def scene():
 
 def test_threshold_is_strictly_above_on_floats_and_cache_bytes():
     probabilities = np.array([0.79, 0.8, 0.81])
-    assert threshold_probabilities(probabilities, threshold=0.8).tolist() == [False, False, True]
+    assert cell_mask(probabilities, threshold=0.8).tolist() == [False, False, True]
     as_bytes = np.round(probabilities * 255).astype(np.uint8)  # 201, 204, 207
-    assert threshold_probabilities(as_bytes, threshold=0.8).tolist() == [False, False, True]
+    assert cell_mask(as_bytes, threshold=0.8).tolist() == [False, False, True]
 
 
 def test_fill_holes_gives_the_hole_filled_area():
@@ -100,13 +101,10 @@ def test_bad_post_processing_is_refused(bad):
 
 def test_units_and_time_from_the_manifest(roots):
     experiment = create_experiment("units")
-    experiment.manifest.update({
-        "size": 64, "frame_interval_s": 600.0, "pixel_size_um": 1.5,
-        # A 128 x 96 source box: one crop pixel = (128/64) * (96/64) = 3 source pixels.
-        "pools": [{"number": 2, "box": [100, 200, 228, 296]}],
-    })
-    experiment.save_manifest()
-    assert source_pixels_per_working_pixel(experiment.manifest, 2) == 3.0
+    experiment.manifest.frame_interval_s, experiment.manifest.pixel_size_um = 600.0, 1.5
+    # A 128 x 96 source box: one crop pixel = (128/64) * (96/64) = 3 source pixels.
+    set_pools(experiment, [2], size=64, box=(100, 200, 228, 296))
+    assert experiment.manifest.source_pixels_per_working_pixel(2) == 3.0
     table = area_table(experiment, 2, np.array([10, 20, 0]))
     assert table["pool"].tolist() == [2, 2, 2]
     assert table["frame"].tolist() == [0, 1, 2]
@@ -128,11 +126,12 @@ def test_missing_units_are_nan_not_invented(roots):
 
 
 def test_a_pool_without_a_known_box_has_no_source_units(roots):
-    # area_table catches what the crop function raises for an unknown pool or a box-less entry.
+    # A manifest's pools always have a box (one without is refused as damaged); a pool not in
+    # the manifest has no known source units.
     experiment = create_experiment("boxless")
-    experiment.manifest.update({"size": 64, "pixel_size_um": 1.5, "pools": [{"number": 1}]})
-    experiment.save_manifest()
-    for pool in (1, 2):  # 1: an entry without "box"; 2: not in the manifest at all
+    experiment.manifest.pixel_size_um = 1.5
+    set_pools(experiment, [1], size=64)
+    for pool in (2, 3):
         table = area_table(experiment, pool, np.array([5, 6]))
         assert table["area_px"].tolist() == [5.0, 6.0]
         assert table["area_source_px"].isna().all() and table["area_um2"].isna().all()

@@ -8,6 +8,8 @@ from blasto.prepare.clean import (
 )
 from blasto.errors import ExperimentError
 from blasto.store.experiment import create_experiment
+from blasto.store.manifest import Background
+from synthetic import set_pools
 
 SIZE = 48
 
@@ -57,8 +59,7 @@ def make_experiment(n_pools=3, n_frames=5):
     for pool in range(1, n_pools + 1):
         frames = np.stack([pool_crop(seed=pool * 100 + t)[0] for t in range(n_frames)])
         experiment.write_pool_movie(pool, frames, cleaned=False)
-    experiment.manifest["pools"] = [{"number": p, "box": [0, 0, SIZE, SIZE]} for p in range(1, n_pools + 1)]
-    experiment.manifest["size"] = SIZE
+    set_pools(experiment, range(1, n_pools + 1), size=SIZE)
     experiment.save_manifest()
     return experiment
 
@@ -70,10 +71,10 @@ def test_clean_experiment_writes_clean_movies_and_keeps_raw(roots):
     clean_experiment(experiment, tolerance=25, progress=lambda d, t: calls.append((d, t)))
     assert calls[-1] == (15, 15)
 
-    fill = experiment.manifest["background"]["fill_value"]
+    fill = experiment.manifest.background.fill_value
     # The mean gray of pool pixels (pool 160, cell mostly darker), never the dark plate.
     assert 120 < fill < 165
-    assert experiment.manifest["background"] == {"tolerance": 25, "fill_value": fill, "cleaned": True}
+    assert experiment.manifest.background == Background(tolerance=25, fill_value=fill, cleaned=True)
     _, cell, outside = pool_crop()
     clean = experiment.read_pool_movie(2)  # the cleaned movie is now the default
     assert experiment.pool_movie_path(2).name == "clean.tif"
@@ -83,7 +84,7 @@ def test_clean_experiment_writes_clean_movies_and_keeps_raw(roots):
 
     # Redo with another tolerance: the clean movie is rewritten from raw.
     clean_experiment(experiment, tolerance=0)
-    assert experiment.manifest["background"]["tolerance"] == 0
+    assert experiment.manifest.background.tolerance == 0
     assert (experiment.read_pool_movie(2)[:, outside] != fill).any()
 
 

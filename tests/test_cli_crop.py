@@ -21,14 +21,14 @@ def test_crop_suggests_grid_crops_and_cleans(roots, plate, capsys):
     assert "16 pools of 32x32 pixels" in out and "validation pools 12,13,14,15,16" in out
 
     experiment = open_experiment("run1")
-    grid = experiment.manifest["grid"]
+    grid = experiment.manifest.grid
     for key in ("top", "left", "bottom", "right"):
-        assert abs(grid[key] - getattr(TRUE_GRID, key)) <= 3
-    assert experiment.manifest["background"]["cleaned"] is True
-    assert experiment.manifest["background"]["tolerance"] == 25
+        assert abs(getattr(grid, key) - getattr(TRUE_GRID, key)) <= 3
+    assert experiment.manifest.background.cleaned is True
+    assert experiment.manifest.background.tolerance == 25
     clean = experiment.read_pool_movie(7)
     assert experiment.pool_movie_path(7).name == "clean.tif" and clean.shape == (6, 32, 32)
-    assert np.all(clean[:, 0, 0] == experiment.manifest["background"]["fill_value"])
+    assert np.all(clean[:, 0, 0] == experiment.manifest.background.fill_value)
 
 
 def test_crop_opens_the_movie_once_and_closes_it(roots, plate, monkeypatch, capsys):
@@ -58,12 +58,12 @@ def test_crop_with_given_grid_then_reclean(roots, plate, capsys):
             "--grid", "12,20,92,100"]
     assert main(args) == 0
     experiment = open_experiment("run2")
-    assert experiment.manifest["pools"][3]["box"] == [52, 60, 92, 100]
+    assert experiment.manifest.pools[3].box == (52, 60, 92, 100)
     assert experiment.pool_numbers == [1, 2, 3, 4]
 
     assert main(["clean", "--experiment", "run2", "--tolerance", "5"]) == 0
     assert "4 pools cleaned" in capsys.readouterr().out
-    assert open_experiment("run2").manifest["background"]["tolerance"] == 5
+    assert open_experiment("run2").manifest.background.tolerance == 5
 
     # With a hand mask saved, cropping again is refused unless --overwrite.
     experiment.write_mask(1, 0, np.zeros((16, 16), bool))

@@ -20,6 +20,7 @@ from blasto.cli.main import main
 from blasto.prepare.crop import crop_box
 from blasto.errors import BlastoError
 from blasto.store.experiment import Experiment, list_experiments
+from blasto.store.manifest import Split
 from blasto.review.measurements import load_saved_measurements, parse_measurements
 from blasto.movies.reader import open_movie
 
@@ -196,10 +197,10 @@ def test_manual_measurements_are_close_to_the_truth(full):
     text = (full["dir"] / "manual_measurements.csv").read_text()
     assert text.splitlines()[0] == "pool,frame,time_min,area_px"
     experiment = full["experiment"]
-    pools = experiment.manifest["demo"]["manual_measurement_pools"]
+    pools = experiment.manifest.extra["demo"]["manual_measurement_pools"]
     assert len(pools) >= 2
-    assert set(pools) & set(experiment.manifest["split"]["train"])
-    assert set(pools) & set(experiment.manifest["split"]["validation"])
+    assert set(pools) & set(experiment.manifest.split.train)
+    assert set(pools) & set(experiment.manifest.split.validation)
     for pool in pools:
         manual = parse_measurements(full["dir"] / "manual_measurements.csv", n_frames=144, pool=pool)
         assert 30 <= len(manual) < 48  # every 3rd frame, a few skipped
@@ -218,17 +219,17 @@ def test_ready_experiment_is_cropped_cleaned_split_and_annotated(full):
     manifest = experiment.manifest
     assert experiment.pool_numbers == list(range(1, 17))
     assert experiment.n_frames() == 144
-    assert manifest["split"] == {"train": list(range(1, 12)), "validation": list(range(12, 17))}
-    assert manifest["background"]["cleaned"] is True
-    assert manifest["frame_interval_s"] == 600.0
-    assert manifest["pixel_size_um"] == demo.PIXEL_SIZE_UM
-    assert manifest["annotation"]["every"] == 15
-    assert "synthetic" in manifest["notes"].lower()
-    assert manifest["grid"] == demo.demo_grid().to_dict()
-    assert manifest["source"]["path"] == str((full["dir"] / "plate.tif").resolve())
+    assert manifest.split == Split(train=list(range(1, 12)), validation=list(range(12, 17)))
+    assert manifest.background.cleaned is True
+    assert manifest.frame_interval_s == 600.0
+    assert manifest.pixel_size_um == demo.PIXEL_SIZE_UM
+    assert manifest.annotation.every == 15
+    assert "synthetic" in manifest.notes.lower()
+    assert manifest.grid == demo.demo_grid()
+    assert manifest.source.path == str((full["dir"] / "plate.tif").resolve())
     frames = list(range(0, 144, 15))
-    for entry in manifest["pools"]:
-        pool, box = entry["number"], entry["box"]
+    for entry in manifest.pools:
+        pool, box = entry.number, entry.box
         assert experiment.annotated_frames(pool) == frames
         truth = demo.read_pool_truth(experiment, pool)
         assert truth.shape == (144, 256, 256)
@@ -241,7 +242,7 @@ def test_ready_experiment_is_cropped_cleaned_split_and_annotated(full):
             assert np.array_equal(png == 0, expected)
             assert np.array_equal(experiment.read_mask(pool, frame), expected)
     # The crop is the app's: pool movie frame = plate frame cropped on the exact grid.
-    box = manifest["pools"][5]["box"]
+    box = manifest.pools[5].box
     raw = experiment.read_pool_movie(6, cleaned=False)
     assert np.array_equal(raw[40], crop_box(np.asarray(full["movie"][40]), box, size=256, order=1))
 
@@ -256,7 +257,7 @@ def test_same_seed_same_demo(tmp_path, short_plate):
     assert np.array_equal(tifffile.imread(tmp_path / "demo-movie" / "plate.tif"), movie)
     assert np.array_equal(tifffile.imread(tmp_path / "demo-movie" / "truth.tif"), truth)
     assert list_experiments(root=tmp_path) == ["demo"]
-    assert experiment.summary()["annotated_frames"] == 16 * 2  # frames 0 and 15
+    assert experiment.summary().annotated_frames == 16 * 2  # frames 0 and 15
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo", "demo-movie"]
 
 
@@ -273,7 +274,7 @@ def test_failed_build_leaves_nothing_behind(tmp_path, monkeypatch):
 def test_cli_writes_refuses_then_replaces(tmp_path, capsys):
     assert main(["demo", str(tmp_path), "--frames", "10", "--seed", "3"]) == 0
     out = capsys.readouterr().out
-    assert "16 pools, 10 frames, 16 annotated frames, 11 train / 5 validation pools" in out
+    assert "16 pools, 10 frames, 16 annotated frames, 11 train / 5 validation frames" in out
     first = tifffile.imread(tmp_path / "demo-movie" / "plate.tif")
 
     experiment = Experiment(tmp_path / "demo")

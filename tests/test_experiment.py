@@ -11,6 +11,7 @@ from blasto.store.experiment import (
     create_experiment, delete_experiment, list_experiments, open_experiment, validate_name,
 )
 from blasto.masks import decode_lab_mask, encode_lab_mask
+from blasto.store.manifest import SCHEMA_VERSION
 
 
 @pytest.mark.parametrize("name", ["../x", "a/b", "a\\b", ".hidden", "", "   ", "a" * 65, "x..y", "semi;colon"])
@@ -34,7 +35,7 @@ def test_create_list_open_delete(roots):
     assert list_experiments() == ["a", "b"]
     with pytest.raises(ExperimentError, match="already exists"):
         create_experiment("a")
-    assert open_experiment("a").manifest["schema_version"] == 1
+    assert open_experiment("a").manifest.schema_version == SCHEMA_VERSION
     delete_experiment("a")
     assert list_experiments() == ["b"]
     with pytest.raises(ExperimentError, match="No experiment called 'a'"):
@@ -81,7 +82,7 @@ def test_split_refuses_a_pool_on_both_sides(roots):
     with pytest.raises(ExperimentError, match="both the train and the validation"):
         experiment.set_split([1, 2, 3], [3, 4])
     experiment.set_split(range(1, 12), range(12, 17))
-    assert open_experiment("s").split_of(12) == "validation"
+    assert open_experiment("s").manifest.split.side_of(12) == "validation"
 
 
 def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path):

@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 import tifffile
 
-from blasto.prepare.crop import crop_box, crop_plate, default_split, source_pixels_per_working_pixel
+from blasto.prepare.crop import crop_box, crop_plate, default_split
 from blasto.errors import BlastoError, ExperimentError, MovieError
 from blasto.store.experiment import create_experiment
-from blasto.prepare.grid import Grid, parse_grid, suggest_grid
+from blasto.prepare.grid import parse_grid, suggest_grid
+from blasto.store.manifest import Grid, Pool, Split
 
 # A 4x4 plate: pools of radius 14 on a 40-pixel pitch, the grid's outer bounds at (12, 20).
 PITCH, RADIUS, TOP, LEFT = 40, 14, 12, 20
@@ -112,9 +113,9 @@ def test_crop_box_orders_share_geometry():
 
 
 def test_default_split_is_by_pool():
-    assert default_split(list(range(1, 17)))["validation"] == [12, 13, 14, 15, 16]
-    assert default_split([1, 2, 3, 4]) == {"train": [1, 2, 3], "validation": [4]}
-    assert default_split([1]) == {"train": [1], "validation": []}
+    assert default_split(list(range(1, 17))).validation == [12, 13, 14, 15, 16]
+    assert default_split([1, 2, 3, 4]) == Split(train=[1, 2, 3], validation=[4])
+    assert default_split([1]) == Split(train=[1], validation=[])
 
 
 def test_crop_plate_writes_pool_movies_and_manifest(roots, tmp_path):
@@ -137,17 +138,17 @@ def test_crop_plate_writes_pool_movies_and_manifest(roots, tmp_path):
         # the corners are the dark plate
         assert pool[:, 0, 0].max() < 60
     manifest = experiment.manifest
-    assert manifest["source"]["n_frames"] == 20
-    assert (manifest["source"]["height"], manifest["source"]["width"]) == frames.shape[1:]
-    assert manifest["source"]["frame_interval_s"] == manifest["frame_interval_s"] == 600.0
-    assert manifest["grid"] == TRUE_GRID.to_dict() and manifest["size"] == 32
-    assert manifest["pools"][5] == {"number": 6, "box": list(TRUE_GRID.boxes()[5])}
-    assert manifest["split"]["train"] == list(range(1, 12))
-    assert source_pixels_per_working_pixel(manifest, 1) == pytest.approx((40 / 32) ** 2)
+    assert manifest.source.n_frames == 20
+    assert (manifest.source.height, manifest.source.width) == frames.shape[1:]
+    assert manifest.source.frame_interval_s == manifest.frame_interval_s == 600.0
+    assert manifest.grid == TRUE_GRID and manifest.size == 32
+    assert manifest.pools[5] == Pool(6, TRUE_GRID.boxes()[5])
+    assert manifest.split.train == list(range(1, 12))
+    assert manifest.source_pixels_per_working_pixel(1) == pytest.approx((40 / 32) ** 2)
     # the manifest on disk says the same
     from blasto.store.experiment import open_experiment
 
-    assert open_experiment("plate").manifest["pools"] == manifest["pools"]
+    assert open_experiment("plate").manifest.pools == manifest.pools
 
 
 def test_recrop_refuses_when_masks_exist_unless_overwrite(roots, tmp_path):
@@ -179,7 +180,7 @@ def test_bad_movie_or_grid_writes_nothing(roots, tmp_path):
     with pytest.raises(BlastoError, match="outside"):
         crop_plate(movie, experiment, grid=Grid(4, 4, 0, 0, 500, 500), size=16)
     assert not (experiment.path / "pools").exists() or not any((experiment.path / "pools").iterdir())
-    assert experiment.manifest["pools"] == []
+    assert experiment.manifest.pools == []
 
 
 def test_crop_plate_from_the_labs_gif(roots, tmp_path):
@@ -191,7 +192,7 @@ def test_crop_plate_from_the_labs_gif(roots, tmp_path):
     images[0].save(gif, save_all=True, append_images=images[1:], duration=500)
     experiment = create_experiment("from-gif")
     crop_plate(gif, experiment, grid=suggest_grid(frames[0]), size=32)
-    assert experiment.manifest["frame_interval_s"] == 0.5
+    assert experiment.manifest.frame_interval_s == 0.5
     pool = experiment.read_pool_movie(2)
     assert pool.shape == (3, 32, 32) and pool[1, 14:18, 14:18].max() > 200  # pool 2's marker
 
@@ -222,6 +223,6 @@ def test_crop_plate_from_an_open_movie_matches_the_path(roots, tmp_path, suffix)
         crop_plate(movie, from_open, grid=TRUE_GRID, size=16, progress=lambda d, t: calls.append((d, t)))
         assert movie.frame(1).shape == frames.shape[1:]  # still open: the caller closes it
     assert calls == [(t, 5) for t in range(1, 6)]
-    assert from_open.manifest["source"] == from_path.manifest["source"]
+    assert from_open.manifest.source == from_path.manifest.source
     for number in (1, 6, 16):
         assert np.array_equal(from_open.read_pool_movie(number), from_path.read_pool_movie(number))

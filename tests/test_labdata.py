@@ -11,6 +11,7 @@ from blasto.annotate import labdata
 from blasto.cli.main import main
 from blasto.errors import MaskError
 from blasto.store.experiment import create_experiment, list_experiments, open_experiment
+from synthetic import set_pools
 from blasto.masks import encode_lab_mask
 
 
@@ -67,11 +68,36 @@ def test_import_keeps_sides_resizes_and_pairs_in_sorted_order(experiment, tmp_pa
     agreement = [np.mean((mask == 0) == ((rows - 32 - i) ** 2 + (cols - 32) ** 2 <= (16 + i) ** 2))
                  for i in range(3)]
     assert agreement[2] > 0.99 and agreement[2] > max(agreement[:2])
-    # A second import adds after the first; replace=True starts the sides over.
+
+
+def test_importing_the_same_folder_twice_skips_what_is_there_and_says_so(experiment, tmp_path):
+    # Round 1 silently doubled the pairs (160 became 320).
+    folder = lab_folder(tmp_path / "lab")
     labdata.import_lab_folder(experiment, folder)
-    assert len(experiment.imported_pairs("train")) == 6
-    labdata.import_lab_folder(experiment, folder, replace=True)
+    again = labdata.import_lab_folder(experiment, folder)
+    assert again.pairs == {"train": 0, "validation": 0}
+    assert again.skipped == {"train": 3, "validation": 2}
+    assert "Imported nothing new. Skipped 3 train, 2 validation pair(s) already imported" in again.summary()
     assert len(experiment.imported_pairs("train")) == 3
+    # Another folder with one new pair and the others as before: only the new one is added.
+    other = lab_folder(tmp_path / "other", train=4, validation=0)
+    added = labdata.import_lab_folder(experiment, other)
+    assert added.pairs == {"train": 1} and added.skipped == {"train": 3}
+    assert len(experiment.imported_pairs("train")) == 4
+    # replace=True starts the sides it imports over (validation is not in "other": kept).
+    replaced = labdata.import_lab_folder(experiment, folder, replace=True)
+    assert replaced.pairs == {"train": 3, "validation": 2} and replaced.replaced == {"train": 4, "validation": 2}
+    assert len(experiment.imported_pairs("train")) == 3
+    assert len(experiment.imported_pairs("validation")) == 2
+
+
+def test_an_experiment_of_imported_pairs_only_counts_them(experiment, tmp_path):
+    # Round 1 showed 0 annotated frames and 0/0 for an experiment made only from lab pairs.
+    labdata.import_lab_folder(experiment, lab_folder(tmp_path / "lab", train=3, validation=2))
+    summary = experiment.summary()
+    assert summary.pools == 0 and summary.imported_pairs == 5 and summary.annotated_frames == 5
+    assert (summary.train_frames, summary.validation_frames) == (3, 2)
+    assert "5 annotated frames (5 imported), 3 train / 2 validation frames" in summary.describe()
 
 
 def test_smoothly_resized_masks_are_thresholded_at_mid_gray(experiment, tmp_path):
@@ -132,9 +158,7 @@ def test_all_white_or_all_black_masks_are_warned_not_refused(experiment, tmp_pat
 def demo_like_experiment(name, *, size=32, frames=31):
     """Three pools (two train, one validation), hand masks on frames 0 and 15."""
     experiment = create_experiment(name)
-    experiment.manifest["size"] = size
-    experiment.manifest["pools"] = [{"number": p, "box": [0, 0, 1, 1]} for p in (1, 2, 3)]
-    experiment.save_manifest()
+    set_pools(experiment, (1, 2, 3), size=size, box=(0, 0, 1, 1))
     rng = np.random.default_rng(1)
     for pool in (1, 2, 3):
         movie = rng.integers(0, 256, (frames, size, size), dtype=np.uint8)
@@ -161,7 +185,7 @@ def test_export_then_import_is_lossless_at_the_working_size(roots, tmp_path):
     assert [n.replace("_x", "") for n in xs] == [n.replace("_y", "") for n in ys]
 
     target = create_experiment("target")
-    target.manifest["size"] = 32
+    target.manifest.size = 32
     target.save_manifest()
     labdata.import_lab_folder(target, out)
     movie = source.read_pool_movie(1)
@@ -197,7 +221,7 @@ def test_zip_export_and_import(roots, tmp_path):
         names = archive.namelist()
     assert "validation/pool03_frame0015_y.png" in names
     target = create_experiment("from-zip")
-    target.manifest["size"] = 32
+    target.manifest.size = 32
     target.save_manifest()
     report = labdata.import_lab_zip(target, data)
     assert report.pairs == {"train": 4, "validation": 2}
@@ -211,7 +235,7 @@ def test_cli_import_creates_the_experiment_and_export_writes_the_layout(roots, t
     assert main(["import-masks", str(lab), "--experiment", "from lab", "--size", "64"]) == 0
     assert "Imported 3 train, 2 validation" in capsys.readouterr().out
     experiment = open_experiment("from lab")
-    assert experiment.manifest["size"] == 64
+    assert experiment.manifest.size == 64
     image, _ = experiment.imported_pairs("train")[0]
     assert Image.open(image).size == (64, 64)
 
@@ -221,6 +245,11 @@ def test_cli_import_creates_the_experiment_and_export_writes_the_layout(roots, t
     assert main(["export-masks", "--experiment", "from lab", str(out)]) == 2
     assert "not empty" in capsys.readouterr().err
     assert main(["export-masks", "--experiment", "from lab", str(out), "--force"]) == 0
+    capsys.readouterr()
+    assert main(["import-masks", str(lab), "--experiment", "from lab"]) == 0
+    assert "Skipped 3 train, 2 validation pair(s) already imported" in capsys.readouterr().out
+    assert main(["list"]) == 0
+    assert "5 annotated frames (5 imported)" in capsys.readouterr().out
 
     # Pools on neither side of the split are left out, and said so.
     split_off = demo_like_experiment("half split")

@@ -8,6 +8,7 @@ import pytest
 
 from blasto.errors import MeasurementError
 from blasto.store.experiment import create_experiment
+from synthetic import set_pools
 from blasto.review.measurements import (
     Measurements, agreement, load_saved_measurements, mask_agreement, normalise,
     parse_measurements, save_measurements,
@@ -154,8 +155,7 @@ def test_perfect_agreement():
 
 def test_saved_measurements_roundtrip_and_dice_per_annotated_frame(roots):
     experiment = create_experiment("m")
-    experiment.manifest.update({"size": 16, "pools": [{"number": 1, "box": [0, 0, 16, 16]}]})
-    experiment.save_manifest()
+    set_pools(experiment, [1], size=16)
     experiment.write_pool_movie(1, np.zeros((4, 16, 16), np.uint8), cleaned=True)
     assert load_saved_measurements(experiment, 1) is None
     save_measurements(experiment, 1, Measurements(frames=np.array([0, 2]), areas=np.array([5.0, 6.0])))

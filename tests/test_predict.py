@@ -14,6 +14,7 @@ from blasto.cli.main import main as cli_main  # noqa: E402
 from blasto.review.areas import PostProcessing, pixel_areas  # noqa: E402
 from blasto.errors import BlastoError  # noqa: E402
 from blasto.store.experiment import create_experiment, open_experiment  # noqa: E402
+from synthetic import set_pools  # noqa: E402
 from blasto.review.measurements import pearson_r  # noqa: E402
 from blasto.review.predictions import (  # noqa: E402
     Predictor, cache_path, cached_pools, list_models, model_id, predict_pool, predict_pools,
@@ -29,11 +30,8 @@ REPO_DEMO_MODEL = os.path.join(os.path.dirname(os.path.dirname(__file__)), "mode
 def small_experiment(name="small", *, pools=3, size=SIZE, frames=FRAMES):
     rng = np.random.default_rng(0)
     experiment = create_experiment(name)
-    experiment.manifest.update({
-        "size": size, "frame_interval_s": 600.0,
-        "pools": [{"number": p, "box": [0, 0, size * 2, size * 2]} for p in range(1, pools + 1)],
-    })
-    experiment.save_manifest()
+    experiment.manifest.frame_interval_s = 600.0
+    set_pools(experiment, range(1, pools + 1), size=size, box=(0, 0, size * 2, size * 2))
     for pool in range(1, pools + 1):
         movie = rng.integers(0, 255, (frames, size, size), dtype=np.uint8)
         experiment.write_pool_movie(pool, movie, cleaned=True)
@@ -212,7 +210,7 @@ def test_shipped_demo_model_follows_the_truth_on_a_validation_pool(demo_roots):
 
     data, models = demo_roots
     experiment = open_experiment("demo")
-    pool = experiment.manifest["split"]["validation"][0]
+    pool = experiment.manifest.split.validation[0]
     probabilities = predict_pool(experiment, pool, model_path=models / "demo")
     _, table = pool_results(experiment, pool, probabilities, post=PostProcessing())
     truth = tifffile.imread(experiment.pool_dir(pool) / "truth.tif") > 127

@@ -18,6 +18,7 @@ hand masks (and imported pairs) back in the same layout, with names that sort in
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 import shutil
@@ -30,7 +31,7 @@ import numpy as np
 
 from blasto.store import atomic
 from blasto.errors import MaskError
-from blasto.store.experiment import SIDES
+from blasto.store.manifest import SIDES
 from blasto.masks import decode_lab_mask, encode_lab_mask
 IMAGE_SUFFIXES = {".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp", ".gif"}
 # A "mask" with more than this fraction of pixels far from both black and white (between a
@@ -51,15 +52,29 @@ class LabSide:
 
 @dataclass
 class ImportReport:
-    """What an import found and did: pairs per side, warnings (nothing here was refused)."""
+    """What an import found and did, per side: pairs written, pairs skipped because the
+    experiment already held the very same image and mask, earlier pairs replaced; and the
+    warnings (nothing here was refused).
+
+    >>> ImportReport(pairs={"train": 0}, skipped={"train": 80}).summary()
+    'Imported nothing new. Skipped 80 train pair(s) already imported (same image and mask).'
+    """
 
     pairs: dict = field(default_factory=dict)
+    skipped: dict = field(default_factory=dict)
+    replaced: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)
 
     def summary(self) -> str:
-        counts = ", ".join(f"{n} {side}" for side, n in self.pairs.items())
-        return f"Imported {counts or 'nothing'} pair(s)." + (
-            f" {len(self.warnings)} warning(s)." if self.warnings else "")
+        def counts(by_side):
+            return ", ".join(f"{n} {side}" for side, n in by_side.items() if n)
+
+        text = f"Imported {counts(self.pairs)} pair(s)." if counts(self.pairs) else "Imported nothing new."
+        if counts(self.skipped):
+            text += f" Skipped {counts(self.skipped)} pair(s) already imported (same image and mask)."
+        if counts(self.replaced):
+            text += f" Replaced {counts(self.replaced)} pair(s) imported earlier."
+        return text + (f" {len(self.warnings)} warning(s)." if self.warnings else "")
 
 
 # -- names --------------------------------------------------------------------------------------
@@ -224,21 +239,49 @@ def read_lab_folder(folder, *, size: int) -> tuple[list[LabSide], ImportReport]:
 
 
 def store_lab_sides(experiment, sides, report: ImportReport, *, replace: bool = False) -> ImportReport:
-    """Write pairs read by :func:`read_lab_folder` into ``experiment`` (after earlier imports,
-    or instead of them with ``replace``)."""
+    """Write pairs read by :func:`read_lab_folder` into ``experiment``.
+
+    Without ``replace``, pairs the experiment already holds (the same image and mask, e.g. the
+    same folder imported twice) are skipped and counted in ``report.skipped``. With
+    ``replace``, the side's earlier pairs are removed, but only once every new pair is written:
+    a crash half-way leaves old and new pairs, never fewer than before.
+    """
     size = experiment.size
     for found in sides:
         if any(image.shape != (size, size) for image in found.images):
             raise MaskError(f"These pairs were read at another size than {experiment.name}'s "
                             f"working size ({size}x{size}).")
-        target = experiment.imported_dir(found.side)
-        if replace and target.is_dir():
-            shutil.rmtree(target)
-        start = _next_import_index(experiment, found.side)
-        for offset, (image, cell) in enumerate(zip(found.images, found.masks)):
-            experiment.write_imported_pair(found.side, start + offset, image, cell)
-        report.pairs[found.side] = len(found.images)
+        earlier = experiment.imported_pairs(found.side)
+        known = set() if replace else {pair_key(*experiment.read_imported_pair(*pair)) for pair in earlier}
+        index, written, skipped = _next_import_index(earlier), 0, 0
+        for image, cell in zip(found.images, found.masks):
+            key = pair_key(image, cell)
+            if key in known:
+                skipped += 1
+                continue
+            known.add(key)
+            experiment.write_imported_pair(found.side, index + written, image, cell)
+            written += 1
+        if replace:
+            for image_path, mask_path in earlier:
+                image_path.unlink()  # the image first: a pair without it is no longer listed
+                mask_path.unlink()
+            report.replaced[found.side] = len(earlier)
+        report.pairs[found.side], report.skipped[found.side] = written, skipped
     return report
+
+
+def pair_key(image: np.ndarray, cell: np.ndarray) -> str:
+    """A fingerprint of one pair at the working size: equal for the same image and mask.
+
+    >>> pair_key(np.zeros((2, 2), np.uint8), np.eye(2, dtype=bool)) == pair_key(
+    ...     np.zeros((2, 2), np.uint8), np.eye(2, dtype=bool))
+    True
+    """
+    digest = hashlib.sha1(np.ascontiguousarray(image, np.uint8).tobytes())
+    digest.update(np.packbits(np.asarray(cell, bool)).tobytes())
+    digest.update(repr(np.shape(image)).encode())
+    return digest.hexdigest()
 
 
 def import_lab_folder(experiment, folder, *, replace: bool = False) -> ImportReport:
@@ -252,8 +295,7 @@ def import_lab_folder(experiment, folder, *, replace: bool = False) -> ImportRep
     return store_lab_sides(experiment, sides, report, replace=replace)
 
 
-def _next_import_index(experiment, side: str) -> int:
-    pairs = experiment.imported_pairs(side)
+def _next_import_index(pairs) -> int:
     numbers = [int(re.sub(r"\D", "", image.stem) or -1) for image, _ in pairs]
     return max(numbers, default=-1) + 1
 
@@ -285,7 +327,7 @@ def export_items(experiment):
     then the imported pairs of that side. Pools on neither side are left out.
     """
     for pool in experiment.pool_numbers:
-        side = experiment.split_of(pool)
+        side = experiment.manifest.split.side_of(pool)
         frames = experiment.annotated_frames(pool)
         if side is None or not frames:
             continue
@@ -302,7 +344,7 @@ def export_items(experiment):
 def unsplit_pools(experiment) -> list[int]:
     """Pools with hand masks but on neither side of the split: an export leaves them out."""
     return [p for p in experiment.pool_numbers
-            if experiment.split_of(p) is None and experiment.annotated_frames(p)]
+            if experiment.manifest.split.side_of(p) is None and experiment.annotated_frames(p)]
 
 
 def lab_file_names(stem: str) -> tuple[str, str]:

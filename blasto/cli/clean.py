@@ -20,8 +20,8 @@ def add_arguments(parser):
 def run(args) -> int:
     experiment = open_experiment(args.experiment)
     clean_experiment(experiment, tolerance=args.tolerance, progress=progress_bar("cleaning"))
-    background = experiment.manifest["background"]
+    background = experiment.manifest.background
     print(f"experiment {experiment.name!r}: {len(experiment.pool_numbers)} pools cleaned, "
-          f"background filled with gray {background['fill_value']} "
-          f"(tolerance {background['tolerance']})")
+          f"background filled with gray {background.fill_value} "
+          f"(tolerance {background.tolerance})")
     return 0

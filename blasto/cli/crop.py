@@ -86,12 +86,12 @@ def run(args) -> int:
                 delete_experiment(name)
             raise
     manifest = experiment.manifest
-    print(f"experiment {name!r} in {experiment.path}: {len(manifest['pools'])} pools of "
-          f"{manifest['size']}x{manifest['size']} pixels, {manifest['source']['n_frames']} frames; "
-          f"background filled with gray {manifest['background']['fill_value']} "
-          f"(tolerance {manifest['background']['tolerance']}); "
-          f"train pools {_pools(manifest['split']['train'])}, "
-          f"validation pools {_pools(manifest['split']['validation'])}")
+    print(f"experiment {name!r} in {experiment.path}: {len(manifest.pools)} pools of "
+          f"{manifest.size}x{manifest.size} pixels, {manifest.source.n_frames} frames; "
+          f"background filled with gray {manifest.background.fill_value} "
+          f"(tolerance {manifest.background.tolerance}); "
+          f"train pools {_pools(manifest.split.train)}, "
+          f"validation pools {_pools(manifest.split.validation)}")
     return 0
 
 

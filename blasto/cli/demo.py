@@ -28,9 +28,6 @@ def run(args) -> int:
 
     experiment = write_demo(root, seed=args.seed, n_frames=args.frames, overwrite=args.force,
                             progress=say)
-    s = experiment.summary()
-    print(f"demo experiment: {experiment.path} ({s['pools']} pools, {s['frames']} frames, "
-          f"{s['annotated_frames']} annotated frames, {s['train_pools']} train / "
-          f"{s['validation_pools']} validation pools)")
+    print(f"demo experiment in {experiment.path}: {experiment.summary().describe()}")
     print(f"raw plate movie, truth and manual measurements: {experiment.path.parent / MOVIE_DIR}")
     return 0

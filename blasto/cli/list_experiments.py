@@ -1,5 +1,7 @@
 """``python -m blasto list``: the experiments and what each holds."""
 
+from pathlib import Path
+
 from blasto.store.experiment import Experiment, list_experiments
 from blasto.store.roots import data_root
 
@@ -17,10 +19,5 @@ def run(args) -> int:
         print(f"no experiments in {root}")
         return 0
     for name in names:
-        s = Experiment(f"{root}/{name}").summary()
-        print(
-            f"{name}: {s['pools']} pools, {s['frames']} frames, "
-            f"{s['annotated_frames']} annotated frames, "
-            f"{s['train_pools']} train / {s['validation_pools']} validation pools"
-        )
+        print(Experiment(Path(root) / name).summary().describe())
     return 0

@@ -23,6 +23,7 @@ import numpy as np
 
 from blasto.errors import ExperimentError
 from blasto.movies.reader import sample_indices
+from blasto.store.manifest import Background
 
 #: Default flood tolerance in gray levels: well above camera noise on the dark plate, well
 #: below the step from plate to pool.
@@ -119,7 +120,7 @@ def _compute_fill_value(experiment, pools, *, tolerance) -> int:
 def clean_experiment(experiment, *, tolerance: float = DEFAULT_TOLERANCE, progress=None) -> None:
     """Write ``pools/poolNN/clean.tif`` for every pool from its ``raw.tif``.
 
-    Records ``manifest["background"] = {"tolerance", "fill_value", "cleaned": True}``.
+    Records the tolerance and fill value in the manifest's ``background``.
     ``progress(done, total)`` counts frames over all pools.
     """
     tolerance = check_tolerance(tolerance)
@@ -137,9 +138,7 @@ def clean_experiment(experiment, *, tolerance: float = DEFAULT_TOLERANCE, progre
                 progress(done, total)
         del raw  # release the memory map before the clean movie replaces anything
         experiment.write_pool_movie(pool, cleaned, cleaned=True)
-    experiment.manifest["background"] = {
-        "tolerance": tolerance, "fill_value": fill_value, "cleaned": True,
-    }
+    experiment.manifest.background = Background(tolerance=tolerance, fill_value=fill_value, cleaned=True)
     experiment.save_manifest()
 
 
@@ -171,7 +170,7 @@ def check_tolerance(tolerance) -> float:
 
 
 def _pools_with_movies(experiment) -> list[int]:
-    pools = [p for p in (e["number"] for e in experiment.manifest["pools"])
+    pools = [p for p in (e.number for e in experiment.manifest.pools)
              if experiment.pool_movie_path(p, cleaned=False).exists()]
     if not pools:
         raise ExperimentError(

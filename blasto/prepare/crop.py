@@ -7,9 +7,9 @@ time. Each pool movie is written frame by frame (an uncompressed, contiguous TIF
 into place only when the whole movie has been read (blasto.store.atomic), so a broken movie never
 leaves half a pool movie behind.
 
-The mapping back to source pixels is kept in the manifest: ``pools[i]["box"]`` is the pool's
-box ``[top, left, bottom, right]`` in source pixels, so one working pixel of pool ``p`` covers
-``(box_h / size) * (box_w / size)`` source pixels (:func:`source_pixels_per_working_pixel`).
+The mapping back to source pixels is kept in the manifest: each pool's ``box`` is ``(top, left,
+bottom, right)`` in source pixels, so one working pixel of pool ``p`` covers ``(box_h / size) *
+(box_w / size)`` source pixels (:meth:`~blasto.store.manifest.Manifest.source_pixels_per_working_pixel`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 
 from blasto.store import atomic
 from blasto.errors import BlastoError, ExperimentError
-from blasto.prepare.grid import Grid
+from blasto.store.manifest import DEFAULT_SIZE, Background, Grid, Pool, SourceMovie, Split
 from blasto.movies.reader import Movie, open_movie
 
 #: Of 16 pools, the first 11 are for training, as the lab does; other counts keep that ratio.
@@ -68,36 +68,21 @@ def crop_box(frame: np.ndarray, box, *, size: int, order: int = 1) -> np.ndarray
     return resized.astype(piece.dtype)
 
 
-def default_split(pools: list[int]) -> dict:
+def default_split(pools: list[int]) -> Split:
     """The lab's split by pool: the first 11 of 16 pools train, the rest validate.
 
     >>> default_split(list(range(1, 17)))
-    {'train': [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], 'validation': [12, 13, 14, 15, 16]}
+    Split(train=[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], validation=[12, 13, 14, 15, 16])
     """
     pools = sorted(pools)
     if len(pools) < 2:
-        return {"train": pools, "validation": []}
+        return Split(train=pools, validation=[])
     n_train = min(max(round(len(pools) * TRAIN_FRACTION), 1), len(pools) - 1)
-    return {"train": pools[:n_train], "validation": pools[n_train:]}
+    return Split(train=pools[:n_train], validation=pools[n_train:])
 
 
-def source_pixels_per_working_pixel(manifest: dict, pool: int) -> float:
-    """Source-pixel area of one working pixel of ``pool`` (multiply areas by it).
-
-    >>> manifest = {"size": 256, "pools": [{"number": 1, "box": [0, 0, 512, 512]}]}
-    >>> source_pixels_per_working_pixel(manifest, 1)
-    4.0
-    """
-    size = manifest["size"]
-    for entry in manifest.get("pools", []):
-        if entry["number"] == int(pool):
-            top, left, bottom, right = entry["box"]
-            return (bottom - top) / size * (right - left) / size
-    raise ExperimentError(f"Pool {pool} is not in this experiment's manifest.")
-
-
-def crop_plate(movie, experiment, *, grid: Grid, size: int = 256, progress=None,
-               overwrite: bool = False) -> None:
+def crop_plate(movie, experiment, *, grid: Grid, size: int = DEFAULT_SIZE, progress=None,
+               overwrite: bool = False, pixel_size_um: float | None = None) -> None:
     """Crop a plate movie into the experiment's pool movies (``pools/poolNN/raw.tif``).
 
     ``movie`` is a path (opened and closed here) or an already open :class:`~blasto.movies.reader.Movie`
@@ -106,8 +91,9 @@ def crop_plate(movie, experiment, *, grid: Grid, size: int = 256, progress=None,
     decodes the whole stream to count its frames).
 
     Fills the manifest's ``source``, ``grid``, ``size``, ``pools`` (number and source box),
-    ``frame_interval_s`` and the default split, and resets ``background`` (the pools must be
-    cleaned again). ``progress(done, total)`` is called after each frame.
+    ``frame_interval_s``, ``pixel_size_um`` (``pixel_size_um`` if given and above 0, else what
+    the movie file says, if anything) and the default split, and resets ``background`` (the
+    pools must be cleaned again). ``progress(done, total)`` is called after each frame.
 
     An experiment that already has hand masks is refused unless ``overwrite=True``: new pool
     movies would no longer match them. With ``overwrite=True`` those masks, their strokes, the
@@ -149,24 +135,19 @@ def crop_plate(movie, experiment, *, grid: Grid, size: int = 256, progress=None,
                                  photometric="minisblack")
                 if progress is not None:
                     progress(index + 1, movie.n_frames)
-        source = {
-            "path": str(movie.path.resolve()),
-            "n_frames": movie.n_frames,
-            "height": movie.height,
-            "width": movie.width,
-            "frame_interval_s": movie.frame_interval_s,
-        }
+        source = SourceMovie(
+            path=str(movie.path.resolve()), n_frames=movie.n_frames, height=movie.height,
+            width=movie.width, frame_interval_s=movie.frame_interval_s,
+            pixel_size_um=getattr(movie, "pixel_size_um", None),
+        )
     _forget_derived(experiment, numbers)
     manifest = experiment.manifest
-    manifest.update(
-        source=source,
-        grid=grid.to_dict(),
-        size=size,
-        pools=[{"number": n, "box": list(b)} for n, b in zip(numbers, boxes)],
-        frame_interval_s=source["frame_interval_s"],
-        split=default_split(numbers),
-        background={"tolerance": None, "fill_value": None, "cleaned": False},
-    )
+    manifest.source, manifest.grid, manifest.size = source, grid, size
+    manifest.pools = [Pool(n, tuple(b)) for n, b in zip(numbers, boxes)]
+    manifest.frame_interval_s = source.frame_interval_s
+    manifest.pixel_size_um = pixel_size_um if pixel_size_um and pixel_size_um > 0 else source.pixel_size_um
+    manifest.split = default_split(numbers)
+    manifest.background = Background()
     experiment.save_manifest()
 
 
@@ -192,8 +173,8 @@ def _annotated_pools(experiment) -> list[int]:
 
 
 def _forget_derived(experiment, numbers) -> None:
-    """Delete what was made from the old pool movies: masks, strokes, clean movies, predictions,
-    and the folders of pools the new grid no longer has."""
+    """Delete what was made from the old pool movies: masks, strokes, clean movies, truth,
+    predictions, and the folders of pools the new grid no longer has."""
     pools_dir = experiment.path / "pools"
     for folder in pools_dir.iterdir():
         number = _pool_number(folder)
@@ -202,11 +183,11 @@ def _forget_derived(experiment, numbers) -> None:
         if number not in numbers:
             shutil.rmtree(folder)
             continue
-        for name in ("masks", "strokes"):
-            shutil.rmtree(folder / name, ignore_errors=True)
-        for name in ("clean.tif", "truth.tif"):
-            (folder / name).unlink(missing_ok=True)
-    shutil.rmtree(experiment.path / "predictions", ignore_errors=True)
+        for path in (experiment.mask_path(number, 0).parent, experiment.strokes_path(number, 0).parent):
+            shutil.rmtree(path, ignore_errors=True)
+        for path in (experiment.pool_movie_path(number, cleaned=True), experiment.truth_path(number)):
+            path.unlink(missing_ok=True)
+    shutil.rmtree(experiment.predictions_dir(), ignore_errors=True)
 
 
 def _pool_number(folder) -> int | None:

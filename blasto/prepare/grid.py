@@ -1,8 +1,9 @@
 """The grid of pools on a plate: where each pool's crop box falls in the source movie.
 
-A :class:`Grid` is ``rows`` x ``cols`` equal cells inside outer bounds ``top, left, bottom,
-right`` (source pixels, bottom/right exclusive). Pools are numbered from 1, row by row, as the
-lab counts them, so pool 5 of a 4x4 grid is the first pool of the second row.
+A :class:`~blasto.store.manifest.Grid` is ``rows`` x ``cols`` equal cells inside outer bounds
+``top, left, bottom, right`` (source pixels, bottom/right exclusive), kept in the manifest.
+Pools are numbered from 1, row by row, as the lab counts them, so pool 5 of a 4x4 grid is the
+first pool of the second row.
 
 :func:`suggest_grid` finds the bounds from one frame: the pools are round and bright on a dark
 plate, so it thresholds the frame (Otsu), takes the ``rows * cols`` largest bright blobs,
@@ -12,78 +13,10 @@ outside the outermost centres. That centres each crop box on its pool.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import numpy as np
 
 from blasto.errors import BlastoError
-
-#: Smallest crop box side (source pixels) a grid may produce.
-MIN_BOX = 8
-
-
-@dataclass(frozen=True)
-class Grid:
-    """Outer bounds of a ``rows`` x ``cols`` grid of pools, in source pixels.
-
-    >>> Grid(rows=2, cols=2, top=0, left=10, bottom=100, right=110).boxes()
-    [(0, 10, 50, 60), (0, 60, 50, 110), (50, 10, 100, 60), (50, 60, 100, 110)]
-    """
-
-    rows: int
-    cols: int
-    top: int
-    left: int
-    bottom: int
-    right: int
-
-    def boxes(self) -> list[tuple[int, int, int, int]]:
-        """(top, left, bottom, right) of each pool's box, pool 1 first, row by row."""
-        ys = np.rint(np.linspace(self.top, self.bottom, self.rows + 1)).astype(int)
-        xs = np.rint(np.linspace(self.left, self.right, self.cols + 1)).astype(int)
-        return [
-            (int(ys[r]), int(xs[c]), int(ys[r + 1]), int(xs[c + 1]))
-            for r in range(self.rows)
-            for c in range(self.cols)
-        ]
-
-    @property
-    def n_pools(self) -> int:
-        return self.rows * self.cols
-
-    def to_dict(self) -> dict:
-        """The grid as the manifest stores it."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "Grid":
-        """Rebuild a grid from :meth:`to_dict`'s output (a manifest's ``grid``)."""
-        return cls(**{key: int(data[key]) for key in ("rows", "cols", "top", "left", "bottom", "right")})
-
-    def check(self, *, height: int, width: int, source="the movie") -> "Grid":
-        """Return the grid if it fits a ``height`` x ``width`` frame, else raise BlastoError.
-
-        >>> Grid(4, 4, 0, 0, 100, 100).check(height=90, width=100)
-        Traceback (most recent call last):
-        ...
-        blasto.errors.BlastoError: Grid bottom 100 is outside the movie (frames are 100x90 pixels).
-        """
-        if self.rows < 1 or self.cols < 1:
-            raise BlastoError(f"A grid needs at least 1 row and 1 column (got {self.rows}x{self.cols}).")
-        for name, value, limit in (("top", self.top, height), ("left", self.left, width),
-                                   ("bottom", self.bottom, height), ("right", self.right, width)):
-            if not 0 <= value <= limit:
-                raise BlastoError(
-                    f"Grid {name} {value} is outside {source} (frames are {width}x{height} pixels)."
-                )
-        box_h = (self.bottom - self.top) / self.rows
-        box_w = (self.right - self.left) / self.cols
-        if min(box_h, box_w) < MIN_BOX:
-            raise BlastoError(
-                f"Grid boxes would be {box_w:.0f}x{box_h:.0f} pixels: too small (at least "
-                f"{MIN_BOX}x{MIN_BOX}); check the margins and the numbers of rows and columns."
-            )
-        return self
+from blasto.store.manifest import MIN_BOX, Grid
 
 
 def parse_grid(text: str, *, rows: int, cols: int) -> Grid:
@@ -183,3 +116,27 @@ def _outer_bounds(values, n, blobs, *, axis, step) -> tuple[float, float]:
         lo, hi = (0, 2) if axis == 0 else (1, 3)
         pitch = 1.2 * step * float(np.median([b.bbox[hi] - b.bbox[lo] for b in blobs]))
     return centres[0] - pitch / 2, centres[-1] + pitch / 2
+
+
+def draw_grid(frame: np.ndarray, grid: Grid, *, width: int = 720) -> np.ndarray:
+    """The frame as RGB, scaled down to at most ``width`` pixels across, with the grid's boxes
+    and pool numbers drawn on it (the Annotate page's crop preview).
+
+    >>> picture = draw_grid(np.zeros((100, 200), np.uint8), Grid(1, 2, 0, 0, 100, 200), width=100)
+    >>> picture.shape, picture[0, 0].tolist()
+    ((50, 100, 3), [255, 200, 0])
+    """
+    from PIL import Image, ImageDraw
+
+    frame = np.asarray(frame, np.uint8)
+    scale = min(1.0, width / frame.shape[1])
+    image = Image.fromarray(frame).convert("RGB")
+    image = image.resize((round(frame.shape[1] * scale), round(frame.shape[0] * scale)))
+    draw = ImageDraw.Draw(image)
+    line = max(2, round(3 * scale))
+    for number, (top, left, bottom, right) in enumerate(grid.boxes(), start=1):
+        box = [left * scale, top * scale, right * scale - 1, bottom * scale - 1]
+        draw.rectangle(box, outline=(255, 200, 0), width=line)
+        draw.text((box[0] + 6, box[1] + 4), str(number), fill=(255, 230, 0),
+                  font_size=max(12, round(28 * scale)))
+    return np.asarray(image)

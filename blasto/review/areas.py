@@ -24,14 +24,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from blasto.prepare.crop import source_pixels_per_working_pixel
 from blasto.errors import BlastoError, ExperimentError
+from blasto.masks import THRESHOLD, cell_mask, check_threshold
 
 #: How :class:`PostProcessing` may choose the objects it keeps.
 KEEP_CHOICES = ("all", "largest", "centre")
-
-#: The lab's threshold on P(cell).
-DEFAULT_THRESHOLD = 0.8
 
 #: Smallest object kept by default, in pool-crop pixels: bubbles and debris are smaller (a
 #: bubble of 7 source px radius is ~120 px in a 256 px crop of a 290 px pool); a blastocyst,
@@ -67,14 +64,13 @@ class PostProcessing:
     'threshold 0.50, keep all objects, min size 30 px'
     """
 
-    threshold: float = DEFAULT_THRESHOLD
+    threshold: float = THRESHOLD
     fill_holes: bool = True
     keep: str = "all"  # a pool may hold two cells
     min_size: int = DEFAULT_MIN_SIZE
 
     def __post_init__(self):
-        if not 0.0 <= float(self.threshold) <= 1.0:
-            raise BlastoError(f"Threshold {self.threshold} is outside 0..1.")
+        check_threshold(self.threshold)
         if self.keep not in KEEP_CHOICES:
             raise BlastoError(f"Unknown choice keep={self.keep!r}: use one of {', '.join(KEEP_CHOICES)}.")
         if int(self.min_size) < 0:
@@ -93,22 +89,6 @@ class PostProcessing:
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
-
-
-def threshold_probabilities(probabilities: np.ndarray, *, threshold: float = DEFAULT_THRESHOLD) -> np.ndarray:
-    """Cell mask where P(cell) > ``threshold``.
-
-    ``probabilities`` are either floats in [0, 1] or the cache's uint8 (P * 255).
-
-    >>> threshold_probabilities(np.array([0.5, 0.9]), threshold=0.8)
-    array([False,  True])
-    >>> threshold_probabilities(np.array([204, 205], np.uint8), threshold=0.8)
-    array([False,  True])
-    """
-    probabilities = np.asarray(probabilities)
-    if probabilities.dtype == np.uint8:
-        return probabilities > threshold * 255.0
-    return probabilities > threshold
 
 
 def _as_stack(masks: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -243,7 +223,7 @@ def postprocess(masks: np.ndarray, *, fill: bool = True, keep: str = "all", min_
 def masks_from_probabilities(probabilities: np.ndarray, *, post: PostProcessing | None = None) -> np.ndarray:
     """Threshold and post-process probabilities ((H, W) or (T, H, W)) into cell masks."""
     post = post or PostProcessing()
-    masks = threshold_probabilities(probabilities, threshold=post.threshold)
+    masks = cell_mask(probabilities, threshold=post.threshold)
     return postprocess(masks, fill=post.fill_holes, keep=post.keep, min_size=post.min_size)
 
 
@@ -284,16 +264,14 @@ def area_table(experiment, pool: int, areas_px: np.ndarray):
     areas_px = np.asarray(areas_px, dtype=float)
     n = len(areas_px)
     manifest = experiment.manifest
-    times = frame_times_s(n, manifest.get("frame_interval_s"))
-    # One crop pixel's source area comes from the one function that defines it (blasto.prepare.crop).
-    # A pool missing from the manifest, or a missing, null, empty or zero box or size leaves
-    # the unit unknown: NaN.
+    times = frame_times_s(n, manifest.frame_interval_s)
+    # A pool missing from the manifest leaves the source units unknown: NaN, never invented.
     try:
-        per_crop = source_pixels_per_working_pixel(manifest, pool)
-    except (ExperimentError, KeyError, TypeError, ValueError, ZeroDivisionError):
+        per_crop = manifest.source_pixels_per_working_pixel(pool)
+    except ExperimentError:
         per_crop = np.nan
     source = areas_px * per_crop
-    pixel_size = manifest.get("pixel_size_um")
+    pixel_size = manifest.pixel_size_um
     return pd.DataFrame({
         "pool": np.full(n, int(pool)),
         "frame": np.arange(n),

@@ -27,7 +27,7 @@ import pandas as pd
 
 from blasto.store import atomic
 from blasto.errors import MeasurementError
-from blasto.masks import dice, iou
+from blasto.masks import score_frames
 
 # Header patterns, matched against the lower-cased, stripped header.
 _POOL = re.compile(r"^(pool|well)(?![a-z])")
@@ -292,23 +292,18 @@ def _frames_from_times(times, keep, header, interval_s, label, lines) -> np.ndar
 
 
 # -- saved with the experiment --------------------------------------------------------------
-def measurements_path(experiment, pool: int) -> Path:
-    """Where an experiment keeps a pool's manual measurements: measurements/poolNN.csv."""
-    return experiment.path / "measurements" / f"pool{int(pool):02d}.csv"
-
-
 def load_saved_measurements(experiment, pool: int) -> Measurements | None:
     """The measurements saved with the experiment for ``pool``, or None if there are none."""
-    path = measurements_path(experiment, pool)
+    path = experiment.measurements_path(pool)
     if not path.exists():
         return None
     return parse_measurements(path, n_frames=experiment.n_frames(pool), pool=pool,
-                              frame_interval_s=experiment.manifest.get("frame_interval_s"))
+                              frame_interval_s=experiment.manifest.frame_interval_s)
 
 
 def save_measurements(experiment, pool: int, measurements: Measurements) -> Path:
     """Save measurements with the experiment (frame, area CSV), atomically."""
-    path = measurements_path(experiment, pool)
+    path = experiment.measurements_path(pool)
     atomic.write_text(path, measurements.table().to_csv(index=False))
     return path
 
@@ -395,13 +390,17 @@ def mask_agreement(experiment, pool: int, predicted_masks) -> pd.DataFrame:
 
     Returns a DataFrame (frame, dice, iou), one row per annotated frame (empty if none).
     """
-    rows = []
+    frames, manual, predicted = [], [], []
     for frame in experiment.annotated_frames(pool):
         if frame >= len(predicted_masks):
             continue
-        manual = experiment.read_mask(pool, frame)
-        predicted = np.asarray(predicted_masks[frame], bool)
-        if manual is None or manual.shape != predicted.shape:
+        mask = experiment.read_mask(pool, frame)
+        if mask is None or mask.shape != predicted_masks[frame].shape:
             continue
-        rows.append({"frame": frame, "dice": dice(predicted, manual), "iou": iou(predicted, manual)})
-    return pd.DataFrame(rows, columns=["frame", "dice", "iou"])
+        frames.append(frame)
+        manual.append(mask)
+        predicted.append(np.asarray(predicted_masks[frame], bool))
+    if not frames:
+        return pd.DataFrame(columns=["frame", "dice", "iou"])
+    scores = score_frames(np.stack(predicted), np.stack(manual))
+    return pd.DataFrame({"frame": frames, "dice": scores.dice, "iou": scores.iou})

@@ -3,25 +3,28 @@
 Layout (documented in the README)::
 
     data/<name>/
-        manifest.json                 schema version, source movie, grid, pools, background, split
+        manifest.json                 the typed Manifest (blasto.store.manifest)
         pools/pool01/raw.tif          cropped pool movie, (T, H, W) uint8, uncleaned
         pools/pool01/clean.tif        the same after the background flood fill
         pools/pool01/masks/frame0015.png     hand mask, black = cell (the lab's convention)
         pools/pool01/strokes/frame0015.json  the canvas drawing behind that mask (Annotate page)
         pools/pool01/truth.tif        exact ground truth (demo only), (T, H, W) uint8, 255 = cell
+        imported/train/image0001.png  a pair imported from the lab's folders (with mask0001.png)
         measurements/pool01.csv       manual area measurements
         predictions/<model>/pool01.npy       cached cell probabilities, (T, H, W) uint8 (0-255)
 
-One small API, used by the pages and the command line alike: :func:`list_experiments`,
-:func:`create_experiment`, :func:`open_experiment`, :func:`delete_experiment`.
+:class:`Experiment` owns its folder: every path inside it is built by one of its methods, and
+the manifest is read and written only through it. One small API, used by the pages and the
+command line alike: :func:`list_experiments`, :func:`create_experiment`,
+:func:`open_experiment`, :func:`delete_experiment`; everything else takes an :class:`Experiment`.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import re
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,9 +32,9 @@ import numpy as np
 from blasto.store import atomic
 from blasto.errors import ExperimentError, MaskError
 from blasto.masks import decode_lab_mask, encode_lab_mask
+from blasto.store.manifest import DEFAULT_SIZE, SIDES, Manifest
 from blasto.store.roots import data_root
 
-SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,63}$")
 _MASK_NAME = re.compile(r"^frame(\d{4,})\.png$")
@@ -69,33 +72,6 @@ def validate_name(name: str) -> str:
     return cleaned
 
 
-#: The two sides of the split; imported annotations keep theirs.
-SIDES = ("train", "validation")
-DEFAULT_SIZE = 256  # working size of a pool movie, pixels
-
-
-def default_manifest(name: str) -> dict:
-    """A manifest with every key present and nothing measured yet."""
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "name": name,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        # The movie this experiment was cropped from: path, frame count, size, interval.
-        "source": None,
-        # rows, cols and the outer margins (source pixels) of the pool grid.
-        "grid": None,
-        # Working size of each pool movie (square, pixels).
-        "size": DEFAULT_SIZE,
-        # One entry per pool: number (from 1), box [top, left, bottom, right] in source pixels.
-        "pools": [],
-        "background": {"tolerance": None, "fill_value": None, "cleaned": False},
-        "split": {"train": [], "validation": []},
-        "annotation": {"every": 15, "added": {}, "removed": {}},
-        "frame_interval_s": None,
-        "pixel_size_um": None,
-        "notes": "",
-    }
-
 
 def list_experiments(*, root=None) -> list[str]:
     """Names of the experiments under ``root`` (default ``data/``), sorted."""
@@ -118,10 +94,8 @@ def create_experiment(name: str, *, root=None, exist_ok=False, size=None) -> "Ex
             return Experiment(path)
         raise ExperimentError(f"An experiment called {name!r} already exists in {root}.")
     path.mkdir(parents=True, exist_ok=True)
-    manifest = default_manifest(name)
-    if size is not None:
-        manifest["size"] = int(size)
-    atomic.write_json(path / MANIFEST, manifest)
+    manifest = Manifest.new(name, size=DEFAULT_SIZE if size is None else int(size))
+    atomic.write_json(path / MANIFEST, manifest.to_dict())
     return Experiment(path)
 
 
@@ -143,7 +117,8 @@ def delete_experiment(name: str, *, root=None) -> None:
 
 
 class Experiment:
-    """One experiment folder. Cheap to create; reads files on demand."""
+    """One experiment folder: its manifest and every file in it. Cheap to create; reads files
+    on demand."""
 
     def __init__(self, path):
         self.path = Path(path)
@@ -154,40 +129,29 @@ class Experiment:
         return f"Experiment({str(self.path)!r})"
 
     # -- manifest -----------------------------------------------------------------------
-    def _read_manifest(self) -> dict:
+    def _read_manifest(self) -> Manifest:
         file = self.path / MANIFEST
         try:
-            manifest = json.loads(file.read_text())
+            values = json.loads(file.read_text())
         except FileNotFoundError:
             raise ExperimentError(f"{file}: the experiment has no manifest.") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ExperimentError(f"{file}: the manifest is not valid JSON ({exc}).") from None
-        if manifest.get("schema_version", 0) > SCHEMA_VERSION:
-            raise ExperimentError(
-                f"{file}: written by a newer blasto (schema {manifest['schema_version']})."
-            )
-        merged = default_manifest(self.name)
-        merged.update(manifest)
-        return merged
+        return Manifest.from_dict(values, source=str(file), name=self.name)
 
     @property
     def size(self) -> int:
         """Working size of the pool frames (square, pixels)."""
-        return int(self.manifest.get("size") or DEFAULT_SIZE)
+        return self.manifest.size
 
     def save_manifest(self) -> None:
-        """Write the manifest atomically."""
-        atomic.write_json(self.path / MANIFEST, self.manifest)
+        """Write the manifest atomically (in the current schema)."""
+        atomic.write_json(self.path / MANIFEST, self.manifest.to_dict())
 
     def reload(self) -> None:
         self.manifest = self._read_manifest()
 
-    # -- pools --------------------------------------------------------------------------
-    @property
-    def pool_numbers(self) -> list[int]:
-        """Pool numbers (from 1) that have a pool movie on disk."""
-        return [p["number"] for p in self.manifest["pools"] if self.pool_movie_path(p["number"]).exists()]
-
+    # -- paths: the one place that knows the layout --------------------------------------
     def pool_dir(self, pool: int) -> Path:
         return self.path / "pools" / f"pool{int(pool):02d}"
 
@@ -198,6 +162,41 @@ class Experiment:
             clean = folder / "clean.tif"
             return clean if clean.exists() else folder / "raw.tif"
         return folder / ("clean.tif" if cleaned else "raw.tif")
+
+    def truth_path(self, pool: int) -> Path:
+        """A pool's exact ground truth (the demo has one): (T, H, W) uint8, 255 = cell."""
+        return self.pool_dir(pool) / "truth.tif"
+
+    def mask_path(self, pool: int, frame: int) -> Path:
+        return self.pool_dir(pool) / "masks" / f"frame{int(frame):04d}.png"
+
+    def strokes_path(self, pool: int, frame: int) -> Path:
+        return self.pool_dir(pool) / "strokes" / f"frame{int(frame):04d}.json"
+
+    def imported_dir(self, side: str) -> Path:
+        """Pairs imported from the lab's folders: frames without a pool movie, kept by side."""
+        if side not in SIDES:
+            raise ExperimentError(f"Unknown side {side!r}: use 'train' or 'validation'.")
+        return self.path / "imported" / side
+
+    def measurements_path(self, pool: int) -> Path:
+        """A pool's manual area measurements (CSV: frame, area)."""
+        return self.path / "measurements" / f"pool{int(pool):02d}.csv"
+
+    def predictions_dir(self, model: str | None = None) -> Path:
+        """Cached predictions: of one model (by its id), or the folder of all of them."""
+        folder = self.path / "predictions"
+        return folder / model if model else folder
+
+    def prediction_path(self, model: str, pool: int) -> Path:
+        """One model's cached P(cell) of one pool (``.npy``; its ``.json`` sidecar beside it)."""
+        return self.predictions_dir(model) / f"pool{int(pool):02d}.npy"
+
+    # -- pools --------------------------------------------------------------------------
+    @property
+    def pool_numbers(self) -> list[int]:
+        """Pool numbers (from 1) that have a pool movie on disk."""
+        return [p.number for p in self.manifest.pools if self.pool_movie_path(p.number).exists()]
 
     def read_pool_movie(self, pool: int, *, cleaned: bool | None = None) -> np.ndarray:
         """The pool's movie as a (T, H, W) uint8 array (memory-mapped, read-only)."""
@@ -225,42 +224,25 @@ class Experiment:
         return int(self.read_pool_movie(pool).shape[0])
 
     # -- masks --------------------------------------------------------------------------
-    def mask_path(self, pool: int, frame: int) -> Path:
-        return self.pool_dir(pool) / "masks" / f"frame{int(frame):04d}.png"
-
-    def strokes_path(self, pool: int, frame: int) -> Path:
-        return self.pool_dir(pool) / "strokes" / f"frame{int(frame):04d}.json"
-
     def annotated_frames(self, pool: int) -> list[int]:
         """Frames of ``pool`` that have a saved mask, sorted."""
-        folder = self.pool_dir(pool) / "masks"
+        folder = self.mask_path(pool, 0).parent
         if not folder.is_dir():
             return []
-        frames = []
-        for file in folder.iterdir():
-            match = _MASK_NAME.match(file.name)
-            if match:
-                frames.append(int(match.group(1)))
-        return sorted(frames)
+        return sorted(int(m.group(1)) for m in map(_MASK_NAME.match, (f.name for f in folder.iterdir())) if m)
 
     def read_mask(self, pool: int, frame: int) -> np.ndarray | None:
         """The saved mask of a frame as bool (True = cell), or None if there is none."""
-        from PIL import Image
-
         path = self.mask_path(pool, frame)
         if not path.exists():
             return None
-        try:
-            with Image.open(path) as image:
-                return decode_lab_mask(np.asarray(image.convert("L")), source=str(path))
-        except OSError as exc:
-            raise MaskError(f"{path}: cannot read the mask ({exc}).") from None
+        return _read_lab_mask(path)
 
     def write_mask(self, pool: int, frame: int, cell: np.ndarray) -> Path:
         """Save a frame's mask as the lab's PNG (black = cell), atomically."""
         cell = np.asarray(cell, dtype=bool)
-        size = self.manifest.get("size")
-        if size and cell.shape != (size, size):
+        size = self.size
+        if cell.shape != (size, size):
             raise MaskError(
                 f"Mask for pool {pool}, frame {frame} is {cell.shape[1]}x{cell.shape[0]} pixels; "
                 f"this experiment's pool frames are {size}x{size}."
@@ -274,12 +256,6 @@ class Experiment:
             path.unlink(missing_ok=True)
 
     # -- annotations imported from the lab's train/ and validation/ folders -----------------
-    # They are frames without a pool movie, so they live beside the pools and keep their side.
-    def imported_dir(self, side: str) -> Path:
-        if side not in SIDES:
-            raise ExperimentError(f"Unknown side {side!r}: use 'train' or 'validation'.")
-        return self.path / "imported" / side
-
     def imported_pairs(self, side: str) -> list[tuple[Path, Path]]:
         """(image, mask) PNG paths of imported annotations on ``side``, in import order."""
         folder = self.imported_dir(side)
@@ -297,11 +273,9 @@ class Experiment:
         try:
             with Image.open(image_path) as file:
                 image = np.asarray(file.convert("L"), np.uint8)
-            with Image.open(mask_path) as file:
-                mask = decode_lab_mask(np.asarray(file.convert("L")), source=str(mask_path))
         except OSError as exc:
             raise MaskError(f"{Path(image_path).parent}: cannot read an imported pair ({exc}).") from None
-        return image, mask
+        return image, _read_lab_mask(mask_path)
 
     def write_imported_pair(self, side: str, index: int, image: np.ndarray, cell: np.ndarray) -> None:
         """Store one imported pair: the image (uint8 gray) and its mask (lab PNG, black = cell).
@@ -313,15 +287,6 @@ class Experiment:
         atomic.write_png(folder / f"image{index:04d}.png", np.asarray(image, np.uint8))
 
     # -- split --------------------------------------------------------------------------
-    def split_of(self, pool: int) -> str | None:
-        """'train', 'validation' or None for a pool number."""
-        split = self.manifest["split"]
-        if pool in split.get("train", []):
-            return "train"
-        if pool in split.get("validation", []):
-            return "validation"
-        return None
-
     def set_split(self, train, validation) -> None:
         """Set the train/validation split by pool; a pool on both sides is refused."""
         train, validation = sorted({int(p) for p in train}), sorted({int(p) for p in validation})
@@ -331,23 +296,69 @@ class Experiment:
                 f"Pools {sorted(both)} are on both the train and the validation side; "
                 "a pool's frames must all be on one side."
             )
-        self.manifest["split"] = {"train": train, "validation": validation}
+        self.manifest.split.train, self.manifest.split.validation = train, validation
         self.save_manifest()
 
     # -- summary ------------------------------------------------------------------------
-    def summary(self) -> dict:
-        """What the experiment holds, for the home page and ``python -m blasto list``."""
-        pools = self.pool_numbers
-        annotated = {p: len(self.annotated_frames(p)) for p in pools}
-        predictions = self.path / "predictions"
-        return {
-            "name": self.name,
-            "pools": len(pools),
-            "frames": self.n_frames() if pools else 0,
-            "annotated_frames": sum(annotated.values()),
-            "train_pools": len(self.manifest["split"].get("train", [])),
-            "validation_pools": len(self.manifest["split"].get("validation", [])),
-            "cleaned": bool(self.manifest["background"].get("cleaned")),
-            "predictions": sorted(p.name for p in predictions.iterdir()) if predictions.is_dir() else [],
-            "source": (self.manifest.get("source") or {}).get("path"),
-        }
+    def summary(self) -> "ExperimentSummary":
+        """What the experiment holds, for the home page, Train and ``python -m blasto list``."""
+        pools, split = self.pool_numbers, self.manifest.split
+        hand = {p: len(self.annotated_frames(p)) for p in pools}
+        imported = {side: len(self.imported_pairs(side)) for side in SIDES}
+        per_side = {side: sum(n for p, n in hand.items() if split.side_of(p) == side) + imported[side]
+                    for side in SIDES}
+        predictions = self.predictions_dir()
+        return ExperimentSummary(
+            name=self.name, pools=len(pools), frames=self.n_frames() if pools else 0,
+            hand_masks=sum(hand.values()), imported_pairs=sum(imported.values()),
+            train_pools=len(split.train), validation_pools=len(split.validation),
+            train_frames=per_side["train"], validation_frames=per_side["validation"],
+            cleaned=self.manifest.background.cleaned,
+            predictions=sorted(p.name for p in predictions.iterdir()) if predictions.is_dir() else [],
+            source=self.manifest.source.path if self.manifest.source else None,
+        )
+
+
+@dataclass(frozen=True)
+class ExperimentSummary:
+    """What an experiment holds. ``train_frames``/``validation_frames`` count every annotated
+    frame on that side: hand masks of its pools and imported lab pairs."""
+
+    name: str
+    pools: int
+    frames: int
+    hand_masks: int
+    imported_pairs: int
+    train_pools: int
+    validation_pools: int
+    train_frames: int
+    validation_frames: int
+    cleaned: bool
+    predictions: list[str]
+    source: str | None
+
+    @property
+    def annotated_frames(self) -> int:
+        """Every frame with a mask: drawn here or imported."""
+        return self.hand_masks + self.imported_pairs
+
+    def describe(self) -> str:
+        """One line, as ``python -m blasto list`` prints it.
+
+        >>> ExperimentSummary("lab", 0, 0, 0, 160, 0, 0, 80, 80, False, [], None).describe()
+        'lab: 0 pools, 0 frames, 160 annotated frames (160 imported), 80 train / 80 validation frames'
+        """
+        imported = f" ({self.imported_pairs} imported)" if self.imported_pairs else ""
+        return (f"{self.name}: {self.pools} pools, {self.frames} frames, {self.annotated_frames} "
+                f"annotated frames{imported}, {self.train_frames} train / "
+                f"{self.validation_frames} validation frames")
+
+
+def _read_lab_mask(path) -> np.ndarray:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return decode_lab_mask(np.asarray(image.convert("L")), source=str(path))
+    except OSError as exc:
+        raise MaskError(f"{path}: cannot read the mask ({exc}).") from None

@@ -18,7 +18,7 @@ import numpy as np
 
 from blasto.train.augment import AugmentConfig, augment_batch
 from blasto.errors import MaskError, TrainingError
-from blasto.store.experiment import SIDES
+from blasto.store.manifest import SIDES
 
 
 @dataclasses.dataclass
@@ -40,7 +40,7 @@ def collect_frames(experiment, side: str) -> FrameSet:
     if side not in SIDES:
         raise TrainingError(f"Unknown side {side!r}: use 'train' or 'validation'.")
     images, masks, sources = [], [], []
-    for pool in experiment.manifest["split"].get(side, []):
+    for pool in experiment.manifest.split.pools(side):
         frames = experiment.annotated_frames(pool)
         if not frames:
             continue
@@ -84,10 +84,10 @@ def _check_shapes(experiment, side, images, masks, sources):
 def training_frames(experiment) -> tuple[FrameSet, FrameSet]:
     """(train, validation) frame sets, or :class:`TrainingError` saying why training can't start."""
     train, validation = collect_frames(experiment, "train"), collect_frames(experiment, "validation")
-    split = experiment.manifest["split"]
+    split = experiment.manifest.split
     for frames in (train, validation):
         if not len(frames):
-            pools = split.get(frames.side, [])
+            pools = split.pools(frames.side)
             where = f"pools {_pool_list(pools)}" if pools else "no pools on that side"
             raise TrainingError(
                 f"Experiment {experiment.name!r} has no annotated frame on the {frames.side} side "
