@@ -5,7 +5,7 @@ Run with ``streamlit run app.py``; the pages in ``pages/`` are the steps of the 
 
 import streamlit as st
 
-from blasto.app import common as ui
+from blasto.app.common import page_setup, report_errors
 from blasto.store.experiment import delete_experiment, list_experiments, open_experiment
 from blasto.store.roots import data_root, models_root
 
@@ -27,16 +27,20 @@ def experiment_card(name: str) -> None:
     """One experiment: what it holds, and a link to each step with it selected."""
     with st.container(border=True):
         st.markdown(f"### {name}")
-        with ui.report_errors():
+        with report_errors():
             summary = open_experiment(name).summary()
             cols = st.columns(5)
-            cols[0].metric("Pools", summary["pools"])
-            cols[1].metric("Frames per pool", summary["frames"])
-            cols[2].metric("Annotated frames", summary["annotated_frames"])
-            cols[3].metric("Train / validation pools", f"{summary['train_pools']} / {summary['validation_pools']}")
-            cols[4].metric("Background cleaned", "yes" if summary["cleaned"] else "no")
-            if summary["predictions"]:
-                st.caption("Predictions by: " + ", ".join(summary["predictions"]))
+            cols[0].metric("Pools", summary.pools)
+            cols[1].metric("Frames per pool", summary.frames)
+            cols[2].metric("Annotated frames", summary.annotated_frames,
+                           help=f"{summary.hand_masks} drawn here, {summary.imported_pairs} imported "
+                                "from the lab's folders.")
+            cols[3].metric("Train / validation frames", f"{summary.train_frames} / {summary.validation_frames}",
+                           help=f"Annotated frames on each side of the split: {summary.train_pools} train "
+                                f"and {summary.validation_pools} validation pools, and imported pairs.")
+            cols[4].metric("Background cleaned", "yes" if summary.cleaned else "no")
+            if summary.predictions:
+                st.caption("Predictions by: " + ", ".join(summary.predictions))
             links = st.columns(len(PAGES))
             for column, (path, label, icon, _) in zip(links, PAGES):
                 with column:
@@ -51,13 +55,13 @@ def delete_section(names: list[str]) -> None:
         name = st.selectbox("Experiment to delete", names, key="delete_name")
         confirm = st.text_input("Type its name to confirm", key="delete_confirm")
         if st.button("Delete for good", disabled=confirm != name):
-            with ui.report_errors():
+            with report_errors():
                 delete_experiment(name)
                 st.rerun()
 
 
 def main():
-    ui.page_setup("Home")
+    page_setup("Home")
     st.title("blasto")
     st.caption("Measure how blastocysts grow and collapse over a time-lapse.")
     for path, label, icon, what in PAGES:
@@ -77,4 +81,5 @@ def main():
     delete_section(names)
 
 
-main()
+if __name__ == "__main__":
+    main()

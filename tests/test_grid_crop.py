@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import tifffile
 
-from blasto.prepare.crop import crop_box, crop_plate, default_split
+from blasto.prepare.crop import crop_box, crop_plate
+from blasto.prepare.split import default_split
 from blasto.errors import BlastoError, ExperimentError, MovieError
 from blasto.store.experiment import create_experiment
 from blasto.prepare.grid import parse_grid, suggest_grid

@@ -1,6 +1,6 @@
 """Small Streamlit helpers shared by ``app.py`` and the pages.
 
-Only this module and the pages import Streamlit; nothing here imports
+Only ``blasto.app`` and the pages import Streamlit; nothing here imports
 ``streamlit_drawable_canvas`` (it raises outside ``streamlit run``).
 """
 
@@ -13,7 +13,10 @@ import streamlit as st
 from blasto.errors import BlastoError
 from blasto.store.experiment import Experiment, list_experiments, open_experiment
 
+#: The experiment chosen on any page, followed by the others.
 CURRENT = "current_experiment"
+#: The experiment select box's own key (a page may set it before it is drawn).
+EXPERIMENT_SELECT = "experiment_select"
 
 
 def page_setup(title: str) -> None:
@@ -29,6 +32,21 @@ def report_errors():
         st.error(str(exc))
 
 
+def page_state(key: str, factory):
+    """A page's typed state object (a dataclass made by ``factory``), one per browser session:
+    the one place a page keeps what is not a widget value."""
+    if key not in st.session_state:
+        st.session_state[key] = factory()
+    return st.session_state[key]
+
+
+def choose_experiment(name: str) -> None:
+    """Make ``name`` the chosen experiment on the next run (before the select box is drawn)."""
+    st.session_state[EXPERIMENT_SELECT] = name
+    st.session_state[CURRENT] = name
+    st.query_params["experiment"] = name
+
+
 def pick_experiment(*, label="Experiment", where=None) -> Experiment | None:
     """A select box of experiments that remembers the choice across pages.
 
@@ -41,7 +59,7 @@ def pick_experiment(*, label="Experiment", where=None) -> Experiment | None:
         return None
     wanted = st.query_params.get("experiment") or st.session_state.get(CURRENT)
     index = names.index(wanted) if wanted in names else (names.index("demo") if "demo" in names else 0)
-    name = where.selectbox(label, names, index=index, key="experiment_select")
+    name = where.selectbox(label, names, index=index, key=EXPERIMENT_SELECT)
     st.session_state[CURRENT] = name
     if st.query_params.get("experiment") != name:
         st.query_params["experiment"] = name
@@ -50,3 +68,14 @@ def pick_experiment(*, label="Experiment", where=None) -> Experiment | None:
     except BlastoError as exc:
         where.error(str(exc))
         return None
+
+
+def clock(seconds) -> str:
+    """A duration as the pages show it: '12 min', '2 h 05 min'.
+
+    >>> clock(65 * 60), clock(12 * 60 + 20)
+    ('1 h 05 min', '12 min')
+    """
+    seconds = int(round(seconds))
+    hours, minutes = divmod(seconds // 60, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"

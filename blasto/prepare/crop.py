@@ -21,12 +21,9 @@ import numpy as np
 
 from blasto.store import atomic
 from blasto.errors import BlastoError, ExperimentError
-from blasto.store.manifest import DEFAULT_SIZE, Background, Grid, Pool, SourceMovie, Split
+from blasto.prepare.split import default_split
+from blasto.store.manifest import DEFAULT_SIZE, Background, Grid, Pool, SourceMovie
 from blasto.movies.reader import Movie, open_movie
-
-#: Of 16 pools, the first 11 are for training, as the lab does; other counts keep that ratio.
-TRAIN_FRACTION = 11 / 16
-
 
 def crop_box(frame: np.ndarray, box, *, size: int, order: int = 1) -> np.ndarray:
     """Cut ``box`` (top, left, bottom, right) out of ``frame`` and resize it to ``size`` x ``size``.
@@ -66,19 +63,6 @@ def crop_box(frame: np.ndarray, box, *, size: int, order: int = 1) -> np.ndarray
         info = np.iinfo(piece.dtype)
         return np.clip(np.rint(resized), info.min, info.max).astype(piece.dtype)
     return resized.astype(piece.dtype)
-
-
-def default_split(pools: list[int]) -> Split:
-    """The lab's split by pool: the first 11 of 16 pools train, the rest validate.
-
-    >>> default_split(list(range(1, 17)))
-    Split(train=[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], validation=[12, 13, 14, 15, 16])
-    """
-    pools = sorted(pools)
-    if len(pools) < 2:
-        return Split(train=pools, validation=[])
-    n_train = min(max(round(len(pools) * TRAIN_FRACTION), 1), len(pools) - 1)
-    return Split(train=pools[:n_train], validation=pools[n_train:])
 
 
 def crop_plate(movie, experiment, *, grid: Grid, size: int = DEFAULT_SIZE, progress=None,
