@@ -30,7 +30,7 @@ from blasto.prepare.crop import crop_plate
 from blasto.errors import BlastoError, MovieError
 from blasto.store.experiment import Experiment, create_experiment, list_experiments, validate_name
 from blasto.prepare.grid import Grid, suggest_grid
-from blasto.movies.reader import VIDEO_EXTENSIONS, open_movie
+from blasto.movies import VIDEO_EXTENSIONS, open_movie
 from blasto.store.roots import data_root
 
 STEPS = ("Crop", "Clean", "Draw", "Split & lab data")

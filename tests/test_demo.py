@@ -23,7 +23,7 @@ from blasto.prepare.crop import crop_box
 from blasto.errors import BlastoError
 from blasto.store.experiment import Experiment, list_experiments
 from blasto.review.measurements import load_saved_measurements, parse_measurements
-from blasto.movies.reader import open_movie
+from blasto.movies import open_movie
 
 SHORT = 20
 

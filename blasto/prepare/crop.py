@@ -22,7 +22,7 @@ import numpy as np
 from blasto.store import atomic
 from blasto.errors import BlastoError, ExperimentError
 from blasto.prepare.grid import Grid
-from blasto.movies.reader import Movie, open_movie
+from blasto.movies import Movie, open_movie
 
 #: Of 16 pools, the first 11 are for training, as the lab does; other counts keep that ratio.
 TRAIN_FRACTION = 11 / 16
@@ -100,7 +100,7 @@ def crop_plate(movie, experiment, *, grid: Grid, size: int = 256, progress=None,
                overwrite: bool = False) -> None:
     """Crop a plate movie into the experiment's pool movies (``pools/poolNN/raw.tif``).
 
-    ``movie`` is a path (opened and closed here) or an already open :class:`~blasto.movies.reader.Movie`
+    ``movie`` is a path (opened and closed here) or an already open :class:`~blasto.movies.Movie`
     (read from frame 0 whatever was read before, and left open: the caller closes it), so a
     caller that has opened the movie already does not open it again (for a video, opening
     decodes the whole stream to count its frames).
