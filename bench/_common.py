@@ -71,7 +71,7 @@ def demo_data(data=None, *, prefix: str = "bench-", keep: bool = False,
     if data is not None:
         yield Path(data)
         return
-    from blasto.demo.plate import write_demo
+    from blasto.demo import write_demo
 
     folder = Path(tempfile.mkdtemp(prefix=prefix))
     try:

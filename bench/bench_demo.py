@@ -5,7 +5,7 @@ Usage::
     .venv/bin/python bench/bench_demo.py                 # the default demo: 144 frames
     .venv/bin/python bench/bench_demo.py --frames 20 --seed 3
 
-Writes the demo into a temporary folder with :func:`blasto.demo.plate.write_demo` and prints the
+Writes the demo into a temporary folder with :func:`blasto.demo.write_demo` and prints the
 time of each stage (drawing, writing the movie and truth, cropping, cleaning, annotating),
 the total, the peak resident memory (RSS) and the size of what was written. Run it on an idle
 machine: the figures are CPU-bound and single-threaded.
@@ -34,7 +34,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    from blasto.demo.plate import EXPERIMENT_NAME, MOVIE_DIR, write_demo
+    from blasto.demo import EXPERIMENT_NAME, MOVIE_DIR, write_demo
 
     stages = []
     start = time.perf_counter()

@@ -7,7 +7,7 @@ Usage::
     .venv/bin/python bench/bench_movie_memory.py --frames 144 --size 1200 --crop   # crop speed
 
 The movie is generated on the fly into a temporary multi-page TIFF (or GIF or MP4), one frame at
-a time. A fresh child process then opens it with :func:`blasto.movies.reader.open_movie` and reads
+a time. A fresh child process then opens it with :func:`blasto.movies.open_movie` and reads
 every frame, printing its memory after 0, 100, 500, ... frames: the resident set (RSS, split
 into anonymous memory, which is what the program holds, and file-backed pages, which the
 kernel may drop at will) and the peak RSS. Flat numbers mean streaming does not grow with
@@ -92,7 +92,7 @@ def _write(path: str, frames: int, size: int, queue) -> None:
 
 
 def _stream(path: str, checkpoints: list[int], queue) -> None:
-    from blasto.movies.reader import open_movie
+    from blasto.movies import open_movie
 
     rows = []
     with open_movie(path) as movie:
@@ -111,7 +111,7 @@ def _crop(path: str, pool_size: int, queue) -> None:
     from blasto.prepare.crop import crop_plate
     from blasto.store.experiment import create_experiment
     from blasto.prepare.grid import suggest_grid
-    from blasto.movies.reader import open_movie
+    from blasto.movies import open_movie
 
     with open_movie(path) as movie:
         grid = suggest_grid(movie.frame(0))

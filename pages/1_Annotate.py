@@ -25,7 +25,7 @@ from blasto.app.common import (
 )
 from blasto.errors import BlastoError
 from blasto.movies import library
-from blasto.movies.reader import open_movie
+from blasto.movies import open_movie
 from blasto.prepare.clean import DEFAULT_TOLERANCE, clean_experiment, fill_value_for, preview_clean
 from blasto.prepare.crop import crop_plate
 from blasto.prepare.grid import draw_grid, suggest_grid

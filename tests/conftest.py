@@ -51,7 +51,7 @@ def roots(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def demo_source(tmp_path_factory):
     """The full demo (plate movie, truth, ready experiment), written once per test session."""
-    from blasto.demo.plate import write_demo
+    from blasto.demo import write_demo
 
     root = tmp_path_factory.mktemp("demo-source")
     write_demo(root)

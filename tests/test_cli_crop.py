@@ -36,12 +36,12 @@ def test_crop_opens_the_movie_once_and_closes_it(roots, plate, monkeypatch, caps
     # for the summary, the grid and the crop, and closes it.
     import blasto.cli.crop
     import blasto.prepare.crop
-    import blasto.movies.reader
+    import blasto.movies
 
     opened = []
 
     def counting_open(path):
-        movie = blasto.movies.reader.open_movie(path)
+        movie = blasto.movies.open_movie(path)
         opened.append(movie)
         return movie
 

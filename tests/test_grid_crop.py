@@ -204,7 +204,7 @@ def test_crop_plate_from_an_open_movie_matches_the_path(roots, tmp_path, suffix)
     # grid): the pool movies must be those cropped from the path, and the movie stays open.
     import imageio.v2 as imageio
 
-    from blasto.movies.reader import open_movie
+    from blasto.movies import open_movie
 
     frames = make_plate(5)
     path = tmp_path / f"plate{suffix}"

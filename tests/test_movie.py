@@ -9,7 +9,7 @@ import tifffile
 from PIL import Image
 
 from blasto.errors import BlastoError, MovieError
-from blasto.movies.reader import natural_key, open_movie, read_movie, sample_indices, to_gray
+from blasto.movies import natural_key, open_movie, read_movie, sample_indices, to_gray
 
 T, H, W = 6, 24, 32
 

@@ -206,14 +206,13 @@ def test_cli_predict_bad_model_is_a_plain_error(roots, capsys):
 @pytest.mark.skipif(not os.path.isdir(REPO_DEMO_MODEL), reason="the demo model is not shipped yet")
 def test_shipped_demo_model_follows_the_truth_on_a_validation_pool(demo_roots):
     """The shipped demo model's area curve against the exact truth of a validation pool."""
-    import tifffile
 
     data, models = demo_roots
     experiment = open_experiment("demo")
     pool = experiment.manifest.split.validation[0]
     probabilities = predict_pool(experiment, pool, model_path=models / "demo")
     _, table = pool_results(experiment, pool, probabilities, post=PostProcessing())
-    truth = tifffile.imread(experiment.pool_dir(pool) / "truth.tif") > 127
+    truth = experiment.read_truth(pool)
     r = pearson_r(table["area_px"], pixel_areas(truth))
     print(f"demo model, validation pool {pool}: Pearson r = {r:.4f} against the truth's area curve")
     assert r >= 0.98

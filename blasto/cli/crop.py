@@ -12,7 +12,7 @@ from blasto.prepare.clean import DEFAULT_TOLERANCE, check_tolerance, clean_exper
 from blasto.prepare.crop import crop_plate
 from blasto.store.experiment import create_experiment, delete_experiment, list_experiments, validate_name
 from blasto.prepare.grid import parse_grid, suggest_grid
-from blasto.movies.reader import open_movie
+from blasto.movies import open_movie
 
 HELP = "Crop a plate movie into one movie per pool, then clean the pools' background."
 

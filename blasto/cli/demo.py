@@ -2,7 +2,7 @@
 
 import time
 
-from blasto.demo.plate import MOVIE_DIR, write_demo
+from blasto.demo import MOVIE_DIR, write_demo
 from blasto.store.roots import data_root
 
 HELP = ("Write the synthetic demo plate (movie, exact ground truth, manual measurements) and "

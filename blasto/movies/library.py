@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 from blasto.errors import MovieError
-from blasto.movies.reader import VIDEO_EXTENSIONS, open_movie
+from blasto.movies import VIDEO_EXTENSIONS, open_movie
 from blasto.store import atomic
 
 #: File endings offered for plate movies.

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from blasto.errors import ExperimentError
-from blasto.movies.reader import sample_indices
+from blasto.movies import sample_indices
 from blasto.store.manifest import Background
 
 #: Default flood tolerance in gray levels: well above camera noise on the dark plate, well

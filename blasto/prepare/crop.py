@@ -21,9 +21,9 @@ import numpy as np
 
 from blasto.store import atomic
 from blasto.errors import BlastoError, ExperimentError
+from blasto.movies import Movie, open_movie
 from blasto.prepare.split import default_split
 from blasto.store.manifest import DEFAULT_SIZE, Background, Grid, Pool, SourceMovie
-from blasto.movies.reader import Movie, open_movie
 
 def crop_box(frame: np.ndarray, box, *, size: int, order: int = 1) -> np.ndarray:
     """Cut ``box`` (top, left, bottom, right) out of ``frame`` and resize it to ``size`` x ``size``.
@@ -69,7 +69,7 @@ def crop_plate(movie, experiment, *, grid: Grid, size: int = DEFAULT_SIZE, progr
                overwrite: bool = False, pixel_size_um: float | None = None) -> None:
     """Crop a plate movie into the experiment's pool movies (``pools/poolNN/raw.tif``).
 
-    ``movie`` is a path (opened and closed here) or an already open :class:`~blasto.movies.reader.Movie`
+    ``movie`` is a path (opened and closed here) or an already open :class:`~blasto.movies.Movie`
     (read from frame 0 whatever was read before, and left open: the caller closes it), so a
     caller that has opened the movie already does not open it again (for a video, opening
     decodes the whole stream to count its frames).

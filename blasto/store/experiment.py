@@ -214,6 +214,13 @@ class Experiment:
         """Write a pool movie atomically."""
         atomic.write_tiff(self.pool_movie_path(pool, cleaned=cleaned), np.asarray(frames, np.uint8))
 
+    def read_truth(self, pool: int) -> np.ndarray | None:
+        """A pool's exact ground truth (the demo's) as (T, H, W) bool, or None without one."""
+        import tifffile
+
+        path = self.truth_path(pool)
+        return tifffile.imread(path) > 127 if path.exists() else None
+
     def n_frames(self, pool: int | None = None) -> int:
         """Number of frames of a pool movie (all pools have the same)."""
         if pool is None:
