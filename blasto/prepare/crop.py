@@ -15,6 +15,7 @@ box ``[top, left, bottom, right]`` in source pixels, so one working pixel of poo
 from __future__ import annotations
 
 import contextlib
+import math
 import shutil
 
 import numpy as np
@@ -97,7 +98,7 @@ def source_pixels_per_working_pixel(manifest: dict, pool: int) -> float:
 
 
 def crop_plate(movie, experiment, *, grid: Grid, size: int = 256, progress=None,
-               overwrite: bool = False) -> None:
+               overwrite: bool = False, pixel_size_um: float | None = None) -> None:
     """Crop a plate movie into the experiment's pool movies (``pools/poolNN/raw.tif``).
 
     ``movie`` is a path (opened and closed here) or an already open :class:`~blasto.movies.Movie`
@@ -107,7 +108,9 @@ def crop_plate(movie, experiment, *, grid: Grid, size: int = 256, progress=None,
 
     Fills the manifest's ``source``, ``grid``, ``size``, ``pools`` (number and source box),
     ``frame_interval_s`` and the default split, and resets ``background`` (the pools must be
-    cleaned again). ``progress(done, total)`` is called after each frame.
+    cleaned again). ``progress(done, total)`` is called after each frame. The manifest's
+    ``pixel_size_um`` (microns per source pixel) is ``pixel_size_um`` when given (> 0), else the
+    movie's own (a TIFF may say; ``source["pixel_size_um"]`` keeps it), else left as it was.
 
     An experiment that already has hand masks is refused unless ``overwrite=True``: new pool
     movies would no longer match them. With ``overwrite=True`` those masks, their strokes, the
@@ -118,6 +121,8 @@ def crop_plate(movie, experiment, *, grid: Grid, size: int = 256, progress=None,
     size = int(size)
     if size < 8:
         raise BlastoError(f"Working size {size} is too small (at least 8 pixels).")
+    if pixel_size_um is not None and not (math.isfinite(pixel_size_um) and pixel_size_um >= 0):
+        raise BlastoError(f"Pixel size {pixel_size_um} um is not a size (give a number > 0).")
     annotated = _annotated_pools(experiment)
     if annotated and not overwrite:
         raise ExperimentError(
@@ -155,6 +160,7 @@ def crop_plate(movie, experiment, *, grid: Grid, size: int = 256, progress=None,
             "height": movie.height,
             "width": movie.width,
             "frame_interval_s": movie.frame_interval_s,
+            "pixel_size_um": movie.pixel_size_um,
         }
     _forget_derived(experiment, numbers)
     manifest = experiment.manifest
@@ -167,6 +173,9 @@ def crop_plate(movie, experiment, *, grid: Grid, size: int = 256, progress=None,
         split=default_split(numbers),
         background={"tolerance": None, "fill_value": None, "cleaned": False},
     )
+    pixel_size_um = pixel_size_um or movie.pixel_size_um  # 0 means "not given", as in the crop form
+    if pixel_size_um is not None:
+        manifest["pixel_size_um"] = float(pixel_size_um)
     experiment.save_manifest()
 
 
