@@ -169,7 +169,8 @@ def test_crop_plate_stores_the_pixel_size_the_movie_says_unless_given(roots, tmp
 
     other = create_experiment("other")
     crop_plate(plain, other, grid=TRUE_GRID, size=16)
-    assert other.manifest["source"]["pixel_size_um"] is None and other.manifest["pixel_size_um"] is None
+    assert other.manifest["source"]["pixel_size_um"] is None
+    assert other.manifest["pixel_size_um"] is None
     other.manifest["pixel_size_um"] = 0.8  # the user's, set by hand: a movie that says nothing keeps it
     crop_plate(plain, other, grid=TRUE_GRID, size=16)
     assert other.manifest["pixel_size_um"] == 0.8
