@@ -143,11 +143,12 @@ def test_bad_settings_are_refused(tmp_path):
 
 
 # -- the full default demo ------------------------------------------------------------------------
-def test_movie_reader_sees_144_frames_10_minutes_apart(full):
+def test_movie_reader_sees_144_frames_10_minutes_apart_of_1_5_um_pixels(full):
     with open_movie(full["dir"] / "plate.tif") as movie:
         assert movie.n_frames == 144
         assert (movie.height, movie.width) == (demo.PLATE_SIZE, demo.PLATE_SIZE)
         assert movie.frame_interval_s == 600.0
+        assert movie.pixel_size_um == demo.PIXEL_SIZE_UM
         assert np.array_equal(movie.frame(77), full["movie"][77])
     assert full["truth"].shape == full["movie"].shape
 

@@ -1,6 +1,8 @@
 """The experiment store: names, manifest, masks, atomic writes."""
 
 import json
+import os
+import stat
 
 import numpy as np
 import pytest
@@ -94,3 +96,39 @@ def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path):
             raise RuntimeError("crash mid-write")
     assert json.loads(target.read_text()) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["manifest.json"]
+
+
+@pytest.fixture(params=[0o022, 0o027])
+def umask(request):
+    """The process's umask set to a lab server's usual ones for one test, then restored."""
+    old = os.umask(request.param)
+    yield request.param
+    os.umask(old)
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_atomic_writes_get_the_users_normal_permissions(tmp_path, umask):
+    # What the lab's other users may read: as open(path, "w") would make it, never mkstemp's 0600.
+    assert atomic.umask() == atomic._umask_by_setting.__wrapped__() == umask
+    writers = {
+        "a.json": lambda path: atomic.write_json(path, {"a": 1}),
+        "a.png": lambda path: atomic.write_png(path, np.zeros((4, 4), np.uint8)),
+        "a.npy": lambda path: atomic.write_npy(path, np.zeros(3)),
+        "a.tif": lambda path: atomic.write_tiff(path, np.zeros((2, 4, 4), np.uint8)),
+    }
+    for name, write in writers.items():
+        write(tmp_path / name)
+        assert _mode(tmp_path / name) == 0o666 & ~umask, name
+    assert os.umask(umask) == umask  # reading it changed nothing
+
+
+def test_atomic_replace_keeps_the_files_mode(tmp_path, umask):
+    for mode in (0o600, 0o640, 0o664):
+        target = tmp_path / f"kept-{mode:o}.txt"
+        target.write_text("old")
+        target.chmod(mode)
+        atomic.write_text(target, "new")
+        assert target.read_text() == "new" and _mode(target) == mode

@@ -43,8 +43,13 @@ def make_plate(n_frames=3, *, height=190, width=200, seed=0, marker=True):
     return frames
 
 
-def write_plate(path, frames, *, interval=600.0):
-    tifffile.imwrite(path, frames, imagej=True, metadata={"axes": "TYX", "finterval": interval})
+def write_plate(path, frames, *, interval=600.0, pixel_size_um=None):
+    """An ImageJ stack with its frame interval and, if given, its pixel size (as the demo's)."""
+    if pixel_size_um is None:
+        tifffile.imwrite(path, frames, imagej=True, metadata={"axes": "TYX", "finterval": interval})
+    else:
+        tifffile.imwrite(path, frames, imagej=True, resolution=(1 / pixel_size_um, 1 / pixel_size_um),
+                         metadata={"axes": "TYX", "finterval": interval, "unit": "um"})
     return path
 
 
@@ -150,6 +155,29 @@ def test_crop_plate_writes_pool_movies_and_manifest(roots, tmp_path):
     from blasto.store.experiment import open_experiment
 
     assert open_experiment("plate").manifest.pools == manifest.pools
+
+
+def test_crop_plate_stores_the_pixel_size_the_movie_says_unless_given(roots, tmp_path):
+    frames = make_plate(2)
+    sized = write_plate(tmp_path / "sized.tif", frames, pixel_size_um=1.5)
+    plain = write_plate(tmp_path / "plain.tif", frames)
+    experiment = create_experiment("plate")
+    crop_plate(sized, experiment, grid=TRUE_GRID, size=16)
+    assert experiment.manifest.source.pixel_size_um == experiment.manifest.pixel_size_um == 1.5
+    crop_plate(sized, experiment, grid=TRUE_GRID, size=16, pixel_size_um=2.0)  # given wins
+    assert (experiment.manifest.source.pixel_size_um, experiment.manifest.pixel_size_um) == (1.5, 2.0)
+    crop_plate(sized, experiment, grid=TRUE_GRID, size=16, pixel_size_um=0)  # 0: not given
+    assert experiment.manifest.pixel_size_um == 1.5
+
+    other = create_experiment("other")
+    crop_plate(plain, other, grid=TRUE_GRID, size=16)
+    assert other.manifest.source.pixel_size_um is None
+    assert other.manifest.pixel_size_um is None
+    other.manifest.pixel_size_um = 0.8  # the user's, set by hand: a movie that says nothing keeps it
+    crop_plate(plain, other, grid=TRUE_GRID, size=16)
+    assert other.manifest.pixel_size_um == 0.8
+    with pytest.raises(BlastoError, match="Pixel size -1"):
+        crop_plate(plain, other, grid=TRUE_GRID, size=16, pixel_size_um=-1)
 
 
 def test_recrop_refuses_when_masks_exist_unless_overwrite(roots, tmp_path):

@@ -60,6 +60,48 @@ def test_tiff_16bit_mapped_by_robust_percentiles(tmp_path, compression):
     assert np.percentile(movie_frames, 90) - np.percentile(movie_frames, 10) > 150
 
 
+def test_tiff_pixel_size_written_like_the_demo(tmp_path, frames):
+    # The demo's plate.tif: ImageJ unit um, 1 / 1.5 pixels per um (stored as the rational 2/3).
+    path = tmp_path / "plate.tif"
+    tifffile.imwrite(path, frames, imagej=True, resolution=(1 / 1.5, 1 / 1.5),
+                     metadata={"axes": "TYX", "finterval": 600.0, "tunit": "s", "unit": "um"})
+    with open_movie(path) as movie:
+        assert movie.pixel_size_um == 1.5
+        assert movie.frame_interval_s == 600.0
+
+
+@pytest.mark.parametrize("unit, per_unit, expected", [
+    ("micron", 2.0, 0.5), ("\\u00B5m", 1 / 0.65, 0.65), ("nm", 1 / 650, 0.65), ("mm", 1 / 0.002, 2.0),
+])
+def test_tiff_pixel_size_in_other_units(tmp_path, frames, unit, per_unit, expected):
+    path = tmp_path / "plate.tif"
+    tifffile.imwrite(path, frames, imagej=True, resolution=(per_unit, per_unit),
+                     metadata={"axes": "TYX", "unit": unit})
+    with open_movie(path) as movie:
+        assert movie.pixel_size_um == pytest.approx(expected, rel=1e-6)
+
+
+def test_tiff_pixel_size_not_square_keeps_the_area(tmp_path, frames):
+    path = tmp_path / "plate.tif"
+    tifffile.imwrite(path, frames, imagej=True, resolution=(1.0, 0.25), metadata={"unit": "um"})
+    with open_movie(path) as movie:
+        assert movie.pixel_size_um == pytest.approx(2.0)  # 1 um x 4 um: 4 um^2 a pixel
+
+
+def test_no_pixel_size_unless_the_file_says(tmp_path, frames):
+    # No resolution; a resolution in inches (any image editor's 72 dpi); ImageJ without a unit.
+    plain, dpi, unitless = (tmp_path / f"{name}.tif" for name in ("plain", "dpi", "unitless"))
+    tifffile.imwrite(plain, frames)
+    tifffile.imwrite(dpi, frames, resolution=(72.0, 72.0), resolutionunit="INCH")
+    tifffile.imwrite(unitless, frames, imagej=True, resolution=(0.5, 0.5), metadata={"axes": "TYX"})
+    gif = tmp_path / "plate.gif"
+    images = [Image.fromarray(f) for f in frames]
+    images[0].save(gif, save_all=True, append_images=images[1:], duration=250)
+    for path in (plain, dpi, unitless, gif):
+        with open_movie(path) as movie:
+            assert movie.pixel_size_um is None, path
+
+
 def test_tiff_frames_written_one_by_one_or_by_pillow(tmp_path, frames):
     separate = tmp_path / "separate.tif"
     with tifffile.TiffWriter(separate) as writer:  # one series per frame

@@ -109,7 +109,7 @@ def _fill_experiment(experiment, plate_path, truth, grid, rows, *, seed, n_frame
     from blasto.prepare.crop import crop_box, crop_plate
 
     say("cropping the plate into 16 pool movies")
-    crop_plate(plate_path, experiment, grid=grid, size=256)
+    crop_plate(plate_path, experiment, grid=grid, size=256)  # its pixel size too: plate.tif says it
     say("cleaning the background")
     clean_experiment(experiment)
     manifest = experiment.manifest
@@ -123,7 +123,6 @@ def _fill_experiment(experiment, plate_path, truth, grid, rows, *, seed, n_frame
     for pool in sorted({r["pool"] for r in rows}):
         atomic.write_text(experiment.measurements_path(pool), _csv([r for r in rows if r["pool"] == pool]))
     manual_pools = sorted({r["pool"] for r in rows})
-    manifest.pixel_size_um = PIXEL_SIZE_UM
     manifest.notes = (f"Synthetic demo plate (seed {seed}, {n_frames} frames), made by "
                       "`python -m blasto demo`: masks every 15th frame come from the exact ground "
                       "truth (pools/poolNN/truth.tif); manual measurements for pools "

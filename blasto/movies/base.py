@@ -1,7 +1,8 @@
 """What every movie reader shares: the :class:`Movie` API, gray and 8-bit frames, frame order.
 
 A reader subclasses :class:`Movie` and implements two methods: ``_open()`` reads the header
-(sets ``n_frames``, ``height``, ``width`` and, when the file says, ``frame_interval_s``; hands what it opens to the ``_held`` exit stack) and ``_raw_frame(index)``
+(sets ``n_frames``, ``height``, ``width`` and, when the file says, ``frame_interval_s`` and
+``pixel_size_um``; hands what it opens to the ``_held`` exit stack) and ``_raw_frame(index)``
 decodes one frame. :class:`Movie` does the rest the same way for every format: it refuses a
 movie without frames, fixes the 8-bit mapping of wide frames once, checks every frame's size,
 and releases the file, also when opening fails half-way.
@@ -116,11 +117,12 @@ def refused(message: str, errors: tuple):
 
 
 class Movie:
-    """An open movie: its size and frame interval, frames read one at a time.
+    """An open movie: its size, frame interval and pixel size, frames read one at a time.
 
     Use :func:`blasto.movies.open_movie` rather than this class. Attributes: ``path``,
-    ``n_frames``, ``height``, ``width``, ``frame_interval_s`` (seconds between frames, or None
-    when the file does not say) and ``format`` (``"gif"``, ``"tiff"``, ``"video"`` or ``"folder"``).
+    ``n_frames``, ``height``, ``width``, ``frame_interval_s`` (seconds between frames),
+    ``pixel_size_um`` (microns per pixel; TIFF only) -- both None when the file does not say --
+    and ``format`` (``"gif"``, ``"tiff"``, ``"video"`` or ``"folder"``).
     """
 
     format = "movie"
@@ -131,6 +133,7 @@ class Movie:
         self.height = 0
         self.width = 0
         self.frame_interval_s: float | None = None
+        self.pixel_size_um: float | None = None
         self._to_uint8 = ToUint8()
         self._held = contextlib.ExitStack()  # what the reader keeps open, closed by close()
         # Whatever refuses the movie (the reader's checks, zero frames, a bad frame while

@@ -1,20 +1,30 @@
 """Multi-page TIFF, 8- or 16-bit, read with tifffile page by page.
 
 Uncompressed stacks are read straight from their offset in the file. The frame interval
-comes from ImageJ's ``finterval`` (or tifffile's own metadata).
+comes from ImageJ's ``finterval`` (or tifffile's own metadata), the pixel size from ImageJ's
+``unit`` and the XResolution/YResolution tags.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import re
+from fractions import Fraction
 
 import numpy as np
 
 from blasto.errors import MovieError
 from blasto.movies.base import Movie, refused
 
+#: Microns in one ImageJ ``unit``, exactly (ImageJ writes micron, um or the micro sign).
+MICRONS_PER_UNIT = {
+    **dict.fromkeys(("um", "\u00b5m", "\u03bcm", "\\u00b5m", "micron", "microns", "micrometer",
+                     "micrometre", "micrometers", "micrometres"), Fraction(1)),
+    **dict.fromkeys(("nm", "nanometer", "nanometre", "nanometers", "nanometres"), Fraction(1, 1000)),
+    **dict.fromkeys(("mm", "millimeter", "millimetre", "millimeters", "millimetres"), Fraction(1000)),
+}
 # ImageJ's ``tunit`` in seconds; anything else is taken as seconds.
 _SECONDS_PER_TUNIT = {"ms": 1e-3, "msec": 1e-3, "min": 60.0, "h": 3600.0, "hour": 3600.0,
                       "hours": 3600.0}
@@ -76,6 +86,7 @@ class TiffMovie(Movie):
                 "save it as an uncompressed or page-per-frame stack."
             )
         self.frame_interval_s = self._interval()
+        self.pixel_size_um = pixel_size_um(self._tif)
         return self._dtype.itemsize > 1 or self._dtype.kind == "f"
 
     def _interval(self) -> float | None:
@@ -102,6 +113,30 @@ class TiffMovie(Movie):
         if frame.ndim == 3 and frame.shape[0] in (3, 4) and frame.shape[-1] not in (3, 4):
             frame = np.moveaxis(frame, 0, -1)  # planar RGB
         return frame
+
+
+def pixel_size_um(tif) -> float | None:
+    """Microns per pixel of an open :class:`tifffile.TiffFile`, or None when it does not say.
+
+    The pixel size is ImageJ's ``unit`` (um, nm or mm) over the first page's XResolution and
+    YResolution (pixels per unit). Without a length unit (a plain TIFF's 72 dpi says nothing
+    about a microscope) there is no pixel size. Pixels that are not square get the side of the
+    square of the same area, so areas in square microns stay right.
+    """
+    unit = str((tif.imagej_metadata or {}).get("unit", "")).strip().lower()
+    microns = MICRONS_PER_UNIT.get(unit)
+    if microns is None:
+        return None
+    tags = tif.pages[0].tags
+    sides = []
+    for name in ("XResolution", "YResolution"):
+        tag = tags.get(name)
+        numerator, denominator = tag.value if tag is not None else (0, 0)
+        if numerator <= 0 or denominator <= 0:
+            return None
+        sides.append(Fraction(denominator, numerator) * microns)  # exact: 1.5 stays 1.5
+    x, y = sides
+    return float(x) if x == y else math.sqrt(x * y)
 
 
 @contextlib.contextmanager

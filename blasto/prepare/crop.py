@@ -15,6 +15,7 @@ bottom, right)`` in source pixels, so one working pixel of pool ``p`` covers ``(
 from __future__ import annotations
 
 import contextlib
+import math
 import shutil
 
 import numpy as np
@@ -75,8 +76,8 @@ def crop_plate(movie, experiment, *, grid: Grid, size: int = DEFAULT_SIZE, progr
     decodes the whole stream to count its frames).
 
     Fills the manifest's ``source``, ``grid``, ``size``, ``pools`` (number and source box),
-    ``frame_interval_s``, ``pixel_size_um`` (``pixel_size_um`` if given and above 0, else what
-    the movie file says, if anything) and the default split, and resets ``background`` (the
+    ``frame_interval_s``, ``pixel_size_um`` (microns per source pixel: ``pixel_size_um`` if
+    given and above 0, else what the movie file says, else left as it was) and the default split, and resets ``background`` (the
     pools must be cleaned again). ``progress(done, total)`` is called after each frame.
 
     An experiment that already has hand masks is refused unless ``overwrite=True``: new pool
@@ -88,6 +89,8 @@ def crop_plate(movie, experiment, *, grid: Grid, size: int = DEFAULT_SIZE, progr
     size = int(size)
     if size < 8:
         raise BlastoError(f"Working size {size} is too small (at least 8 pixels).")
+    if pixel_size_um is not None and not (math.isfinite(pixel_size_um) and pixel_size_um >= 0):
+        raise BlastoError(f"Pixel size {pixel_size_um} um is not a size (give a number > 0).")
     annotated = _annotated_pools(experiment)
     if annotated and not overwrite:
         raise ExperimentError(
@@ -122,14 +125,15 @@ def crop_plate(movie, experiment, *, grid: Grid, size: int = DEFAULT_SIZE, progr
         source = SourceMovie(
             path=str(movie.path.resolve()), n_frames=movie.n_frames, height=movie.height,
             width=movie.width, frame_interval_s=movie.frame_interval_s,
-            pixel_size_um=getattr(movie, "pixel_size_um", None),
+            pixel_size_um=movie.pixel_size_um,
         )
     _forget_derived(experiment, numbers)
     manifest = experiment.manifest
     manifest.source, manifest.grid, manifest.size = source, grid, size
     manifest.pools = [Pool(n, tuple(b)) for n, b in zip(numbers, boxes)]
     manifest.frame_interval_s = source.frame_interval_s
-    manifest.pixel_size_um = pixel_size_um if pixel_size_um and pixel_size_um > 0 else source.pixel_size_um
+    # Given (> 0) wins, else what the movie says; a movie that says nothing keeps the old value.
+    manifest.pixel_size_um = pixel_size_um or source.pixel_size_um or manifest.pixel_size_um
     manifest.split = default_split(numbers)
     manifest.background = Background()
     experiment.save_manifest()

@@ -2,12 +2,18 @@
 
 Each writer writes a temporary file in the destination folder, flushes it to disk, then
 renames it over the destination (``os.replace`` is atomic within one file system).
+
+The file gets the permissions a plain ``open(path, "w")`` would give it: a new file
+``0o666 & ~umask`` (the temporary file alone would be 0600, private to its owner, which a
+shared lab server's other users could not read), a replaced file keeps its mode.
 """
 
 import contextlib
+import functools
 import io
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -36,6 +42,8 @@ def atomic_path(path, *, suffix=None):
     os.close(fd)
     try:
         yield Path(tmp)
+        # After the writer is done: a library may have made the file again under the name.
+        os.chmod(tmp, file_mode(path))
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -43,6 +51,42 @@ def atomic_path(path, *, suffix=None):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def file_mode(path) -> int:
+    """The permission bits ``path`` gets when written: its own if it exists, else those of a
+    new file under the process's umask.
+
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> oct(file_mode(folder / "new.txt")) == oct(0o666 & ~umask())
+    True
+    """
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return 0o666 & ~umask()
+
+
+def umask() -> int:
+    """The process's umask, read without changing it where the system tells (Linux: /proc)."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return _umask_by_setting()
+
+
+@functools.cache
+def _umask_by_setting() -> int:
+    """The umask, read the only portable way: by setting it, and back. Once per process,
+    because the umask is the whole process's: a thread making a file meanwhile would get 0."""
+    old = os.umask(0)
+    os.umask(old)
+    return old
 
 
 def write_bytes(path, data: bytes) -> None:
