@@ -62,9 +62,7 @@ def main(argv=None) -> int:
     parser.add_argument("--pairs", type=int, default=160, help="annotated frames to export")
     args = parser.parse_args(argv)
 
-    from blasto.annotate import edit, plan, strokes
-
-    from blasto.annotate import labdata
+    from blasto.annotate import edit, labdata, labexport, strokes
     from blasto.store.experiment import create_experiment
     from blasto.store.manifest import Pool
 
@@ -83,8 +81,8 @@ def main(argv=None) -> int:
                       ("polygon (5 corners)", polygon)):
         ms = best_of(lambda: strokes.apply_objects(base, [obj], canvas_size=(canvas, canvas)))
         print(f"  rasterise one {name}: {ms:.1f} ms")
-    strokes = [cell_outline, brush, polygon] * 7
-    ms = best_of(lambda: strokes.apply_objects(base, strokes[:20], canvas_size=(canvas, canvas)))
+    many = [cell_outline, brush, polygon] * 7
+    ms = best_of(lambda: strokes.apply_objects(base, many[:20], canvas_size=(canvas, canvas)))
     print(f"  rebuild a mask from 20 strokes: {ms:.0f} ms")
     frame = np.random.default_rng(0).integers(0, 256, (size, size), dtype=np.uint8)
     mask = strokes.apply_objects(base, [cell_outline], canvas_size=(canvas, canvas))
@@ -98,9 +96,10 @@ def main(argv=None) -> int:
         experiment.manifest.pools = [Pool(p, (0, 0, 1, 1)) for p in pools]
         experiment.save_manifest()
         per_pool = -(-args.pairs // 16)
-        movie = np.random.default_rng(1).integers(0, 256, (per_pool, size, size), dtype=np.uint8)
-        count = 0
+        rng, count = np.random.default_rng(1), 0
         for pool in pools:
+            # Distinct frames everywhere: the import skips pairs it already holds.
+            movie = rng.integers(0, 256, (per_pool, size, size), dtype=np.uint8)
             experiment.write_pool_movie(pool, movie, cleaned=True)
             for frame in range(per_pool):
                 if count < args.pairs:
@@ -108,7 +107,7 @@ def main(argv=None) -> int:
                     count += 1
         experiment.set_split(pools[:11], pools[11:])
         start = time.perf_counter()
-        labdata.export_lab_folder(experiment, Path(tmp) / "lab")
+        labexport.export_lab_folder(experiment, Path(tmp) / "lab")
         export_s = time.perf_counter() - start
         target = create_experiment("again", root=Path(tmp) / "data")
         start = time.perf_counter()

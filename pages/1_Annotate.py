@@ -18,7 +18,7 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from blasto.annotate import labdata, plan, strokes
+from blasto.annotate import labdata, labexport, plan, strokes
 from blasto.annotate.edit import FrameEdit, overlay
 from blasto.app.common import (
     choose_experiment, clock, page_setup, page_state, pick_experiment, report_errors,
@@ -626,15 +626,15 @@ def export_section(experiment):
         with report_errors():
             if not target.strip():
                 raise BlastoError("Type the path of an empty folder to export into first.")
-            counts = labdata.export_lab_folder(experiment, target.strip(), force=force)
+            counts = labexport.export_lab_folder(experiment, target.strip(), force=force)
             st.success(f"Exported {counts['train']} train and {counts['validation']} "
                        f"validation pairs to {target.strip()}.")
-            left_out = labdata.unsplit_pools(experiment)
+            left_out = labexport.unsplit_pools(experiment)
             if left_out:
                 st.warning("Not exported, on neither side of the split: pool(s) "
                            f"{', '.join(map(str, left_out))}.")
     st.download_button("Download as a zip", icon=":material/download:",
-                       data=lambda: labdata.export_lab_zip(experiment),
+                       data=lambda: labexport.export_lab_zip(experiment),
                        file_name=f"{experiment.name}-masks.zip", mime="application/zip",
                        key="export_zip", on_click="ignore")
 

@@ -19,9 +19,8 @@ from blasto.masks import THRESHOLD
 from blasto.review import charts, overlay
 from blasto.review import predictions as predict
 from blasto.review.areas import KEEP_CHOICES, UNIT_LABELS, PostProcessing, best_unit
-from blasto.review.measurements import (
-    agreement, load_saved_measurements, mask_agreement, parse_measurements, save_measurements,
-)
+from blasto.review.agreement import agreement, mask_agreement
+from blasto.review.measurements import load_saved_measurements, parse_measurements, save_measurements
 from blasto.store.experiment import Experiment
 
 KEEP_LABELS = {"all": "all objects", "largest": "largest object", "centre": "objects at the centre"}

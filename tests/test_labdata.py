@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from blasto.annotate import labdata
+from blasto.annotate import labdata, labexport
 from blasto.cli.main import main
 from blasto.errors import MaskError
 from blasto.store.experiment import create_experiment, list_experiments, open_experiment
@@ -175,7 +175,7 @@ def test_export_then_import_is_lossless_at_the_working_size(roots, tmp_path):
     lab = lab_folder(tmp_path / "lab", train=1, validation=1, size=32)
     labdata.import_lab_folder(source, lab)
     out = tmp_path / "export"
-    counts = labdata.export_lab_folder(source, out)
+    counts = labexport.export_lab_folder(source, out)
     assert counts == {"train": 4 + 1, "validation": 2 + 1}
     names = sorted(p.name for p in (out / "train").iterdir())
     assert names[:2] == ["imported_image0000_x.png", "imported_image0000_y.png"]
@@ -192,9 +192,9 @@ def test_export_then_import_is_lossless_at_the_working_size(roots, tmp_path):
     image, mask = target.imported_pairs("train")[1]  # sorted: imported_..., then pool01_frame0000
     assert np.array_equal(np.asarray(Image.open(image)), movie[0])
     assert np.array_equal(np.asarray(Image.open(mask)) == 0, source.read_mask(1, 0))
-    exported_again = {(side, n): (a, m) for side, n, a, m in labdata.export_items(target)}
+    exported_again = {(side, n): (a, m) for side, n, a, m in labexport.export_items(target)}
     assert len(exported_again) == 8
-    for _, stem, image, cell in labdata.export_items(source):
+    for _, stem, image, cell in labexport.export_items(source):
         again = [v for v in exported_again.values() if np.array_equal(v[0], image)]
         assert again and np.array_equal(again[0][1], cell)
 
@@ -205,10 +205,10 @@ def test_export_refuses_a_non_empty_folder_unless_forced(roots, tmp_path):
     out.mkdir()
     (out / "keep.txt").write_text("mine")
     with pytest.raises(MaskError, match="not empty"):
-        labdata.export_lab_folder(experiment, out)
+        labexport.export_lab_folder(experiment, out)
     assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
-    labdata.export_lab_folder(experiment, out, force=True)
-    labdata.export_lab_folder(experiment, out, force=True)  # replaces, does not add
+    labexport.export_lab_folder(experiment, out, force=True)
+    labexport.export_lab_folder(experiment, out, force=True)  # replaces, does not add
     assert len(list((out / "train").iterdir())) == 2 * 4
     assert (out / "keep.txt").read_text() == "mine"
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
@@ -216,7 +216,7 @@ def test_export_refuses_a_non_empty_folder_unless_forced(roots, tmp_path):
 
 def test_zip_export_and_import(roots, tmp_path):
     experiment = demo_like_experiment("zipped")
-    data = labdata.export_lab_zip(experiment)
+    data = labexport.export_lab_zip(experiment)
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         names = archive.namelist()
     assert "validation/pool03_frame0015_y.png" in names
@@ -254,7 +254,7 @@ def test_cli_import_creates_the_experiment_and_export_writes_the_layout(roots, t
     # Pools on neither side of the split are left out, and said so.
     split_off = demo_like_experiment("half split")
     split_off.set_split([1], [3])
-    assert labdata.unsplit_pools(split_off) == [2]
+    assert labexport.unsplit_pools(split_off) == [2]
     assert main(["export-masks", "--experiment", "half split", str(tmp_path / "half")]) == 0
     assert "neither side of the split: pool(s) 2." in capsys.readouterr().out
     assert len(list((tmp_path / "half" / "train").iterdir())) == 2 * 2

@@ -9,9 +9,9 @@ import pytest
 from blasto.errors import MeasurementError
 from blasto.store.experiment import create_experiment
 from synthetic import set_pools
+from blasto.review.agreement import agreement, mask_agreement, normalise
 from blasto.review.measurements import (
-    Measurements, agreement, load_saved_measurements, mask_agreement, normalise,
-    parse_measurements, save_measurements,
+    Measurements, load_saved_measurements, parse_measurements, save_measurements,
 )
 
 

@@ -15,7 +15,7 @@ from blasto.review.areas import PostProcessing, pixel_areas  # noqa: E402
 from blasto.errors import BlastoError  # noqa: E402
 from blasto.store.experiment import create_experiment, open_experiment  # noqa: E402
 from synthetic import set_pools  # noqa: E402
-from blasto.review.measurements import pearson_r  # noqa: E402
+from blasto.review.agreement import pearson_r  # noqa: E402
 from blasto.review.predictions import (  # noqa: E402
     Predictor, cache_path, cached_pools, list_models, model_id, predict_pool, predict_pools,
     read_cached,

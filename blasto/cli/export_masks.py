@@ -1,7 +1,7 @@
 """``python -m blasto export-masks --experiment NAME DIR``: write annotations in the lab's layout."""
 
 from blasto.store.experiment import open_experiment
-from blasto.annotate.labdata import export_lab_folder, unsplit_pools
+from blasto.annotate.labexport import export_lab_folder, unsplit_pools
 
 HELP = "Export an experiment's masks to DIR/train and DIR/validation (x = image, y = mask)."
 

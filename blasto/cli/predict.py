@@ -15,7 +15,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
 
 from blasto.store import atomic
 from blasto.masks import THRESHOLD, encode_lab_mask

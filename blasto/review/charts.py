@@ -16,7 +16,8 @@ import pandas as pd
 from blasto.review.areas import (
     UNIT_LABELS, PostProcessing, area_table, masks_from_probabilities, pixel_areas,
 )
-from blasto.review.measurements import Measurements, normalise
+from blasto.review.agreement import normalise
+from blasto.review.measurements import Measurements
 from blasto.review.overlay import DEFAULT_COLOUR
 
 #: Colours shared by the charts and the movie overlay (the model's is the overlay's default).
