@@ -31,9 +31,8 @@ from blasto.demo.scene import (FRAME_INTERVAL_S, GRID_COLS, GRID_ROWS, PIXEL_SIZ
                                checked_frames, demo_grid)
 from blasto.errors import BlastoError, ExperimentError
 from blasto.store import atomic
+from blasto.store.manifest import ANNOTATE_EVERY  # the demo is annotated as the lab does
 
-#: Hand annotations: every 15th frame, as the lab does.
-ANNOTATE_EVERY = 15
 #: Pools with "manual measurements": one training pool and one validation pool.
 MANUAL_POOLS = (3, 14)
 #: Frames measured by hand: every 3rd, a few skipped.
