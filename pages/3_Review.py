@@ -17,6 +17,7 @@ from blasto.review import predictions as predict
 from blasto.review import charts as review
 
 from blasto.app import common as ui
+from blasto.model.files import list_models
 from blasto.review.areas import DEFAULT_THRESHOLD, KEEP_CHOICES, UNIT_LABELS, PostProcessing, best_unit
 from blasto.store.experiment import Experiment
 from blasto.review.measurements import (
@@ -117,13 +118,13 @@ pools = experiment.pool_numbers
 if not pools:
     st.info(f"Experiment {experiment.name!r} has no pool movies yet: crop a movie on the Annotate page.")
     st.stop()
-models = predict.list_models()
+models = {model.name: model for model in list_models()}
 if not models:
     st.info("No trained model yet: train one on the Train page (or restore models/demo).")
     st.stop()
 
 sidebar = st.sidebar
-model_path = sidebar.selectbox("Model", models, format_func=lambda p: p.name, key="review_model")
+model_path = models[sidebar.selectbox("Model", list(models), key="review_model")].path
 model_name = predict.model_id(model_path)
 
 sidebar.subheader("Measure")

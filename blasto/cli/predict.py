@@ -17,13 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
-from blasto.store import atomic
-from blasto.review.areas import DEFAULT_THRESHOLD, KEEP_CHOICES, PostProcessing
 from blasto.cli.crop import progress_bar
+from blasto.masks import THRESHOLD, encode_lab_mask
+from blasto.model.files import model_id, resolve_model
+from blasto.model.inference import DEFAULT_BATCH_SIZE
+from blasto.review.areas import KEEP_CHOICES, PostProcessing
+from blasto.review.predictions import predict_pools
+from blasto.store import atomic
 from blasto.store.experiment import open_experiment
-from blasto.masks import encode_lab_mask
-from blasto.model.unet import resolve_model
-from blasto.review.predictions import DEFAULT_BATCH_SIZE, model_id, predict_pools
 
 HELP = "Predict masks for an experiment's pools; write areas CSV, masks and overlay movies."
 
@@ -33,8 +34,8 @@ def add_arguments(parser):
     parser.add_argument("--model", required=True, metavar="PATH",
                         help="model: a run/model folder, a .keras file, or a folder name under models/ (e.g. demo)")
     parser.add_argument("--pools", type=int, nargs="+", metavar="N", help="pools to predict (default: all)")
-    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
-                        help=f"P(cell) threshold (default {DEFAULT_THRESHOLD})")
+    parser.add_argument("--threshold", type=float, default=THRESHOLD,
+                        help=f"P(cell) threshold (default {THRESHOLD})")
     parser.add_argument("--fill-holes", action=argparse.BooleanOptionalAction, default=True,
                         help="fill holes inside objects (default: yes, the lab's hole-filled area)")
     parser.add_argument("--keep", choices=KEEP_CHOICES, default=PostProcessing.keep,
