@@ -225,8 +225,11 @@ class Run:
         """Refuse (:class:`TrainingError`) to resume this run with ``config`` when it has no
         finished epoch, or has done all of ``config.epochs``."""
         history = self.history
-        if not history or not (self.path / LAST).is_file():
+        if not history:
             raise TrainingError(f"Run {self.name} has no finished epoch to resume from; "
+                                "start a new run instead.")
+        if not (self.path / LAST).is_file():
+            raise TrainingError(f"Run {self.name} has no last weights ({LAST}) to resume from; "
                                 "start a new run instead.")
         if history[-1].epoch >= config.epochs:
             raise TrainingError(f"Run {self.name} has done all its {config.epochs} epochs; "
