@@ -24,7 +24,7 @@ REFRESH_S = 1.5
 def settings_form(experiment_name: str) -> TrainConfig | None:
     """The run's settings, grouped as the lab thinks of them; None while they are invalid."""
     preset = st.radio("Recipe", ["blasto", "seed"], horizontal=True,
-                      captions=["Adam, cosine decay, BCE + Dice: confident at threshold 0.8",
+                      captions=[f"Adam, cosine decay, BCE + Dice: confident at threshold {THRESHOLD}",
                                 "the lab's notebook: RMSprop 1e-3, binary cross-entropy"])
     base = TrainConfig.from_preset(preset, experiment=experiment_name)
     c1, c2, c3, c4 = st.columns(4)

@@ -52,6 +52,7 @@ def test_loss_falls_and_the_run_folder_holds_everything(roots):
     assert history[-1].loss < 0.8 * history[0].loss
     assert history[-1].val_loss < history[0].val_loss
     assert all(0.0 <= h.val_dice <= 1.0 and 0.0 <= h.val_iou <= 1.0 for h in history)
+    assert 0 == history[-1].lr < history[0].lr < 3e-3  # the cosine schedule, read each epoch
     status = run.status
     assert status.state == "finished" and status.epoch == 4 and status.step == 8
     assert status.best_val_loss == min(h.val_loss for h in history) == run.best.val_loss
