@@ -6,6 +6,7 @@ Run with ``streamlit run app.py``; the pages in ``pages/`` are the steps of the 
 import streamlit as st
 
 from blasto.app.common import page_setup, report_errors
+from blasto.model.files import list_models
 from blasto.store.experiment import delete_experiment, list_experiments, open_experiment
 from blasto.store.roots import data_root, models_root
 
@@ -17,10 +18,7 @@ PAGES = [
 
 
 def model_names() -> list[str]:
-    root = models_root()
-    if not root.is_dir():
-        return []
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return [model.describe() for model in list_models()]
 
 
 def experiment_card(name: str) -> None:

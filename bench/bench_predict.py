@@ -50,7 +50,8 @@ def load_frames(data: Path, pools) -> "np.ndarray":
 
 def build(kind: str, bf16: bool):
     """The model of ``kind`` ('default' or 'demo'), optionally cloned to bfloat16 compute."""
-    from blasto.model.unet import build_unet, load_model
+    from blasto.model.files import load_model
+    from blasto.model.unet import build_unet
 
     if kind == "default":
         model = build_unet(input_size=256, start_filters=32, dropout=True)
@@ -70,7 +71,7 @@ def worker(args) -> dict:
     """One configuration in this process: time it, measure peak memory, print JSON."""
     import numpy as np
 
-    from blasto.review.predictions import Predictor
+    from blasto.model.inference import Predictor
 
     frames = load_frames(Path(args.data), args.pools)
     if args.max_frames:

@@ -12,7 +12,7 @@ Prints, side by side in one process on this machine:
   throughput without the model.
 
 ``--accuracy`` also trains for a step budget (default 600 steps at batch 1, blasto's defaults)
-with the real engine (:func:`blasto.train.engine.train`) and prints the validation Dice and IoU at
+with the real training (:func:`blasto.train.worker.train`) and prints the validation Dice and IoU at
 threshold 0.8; ``--accuracy-seed`` does the same with the seed's recipe.
 
 Usage::
@@ -120,7 +120,8 @@ def seed_speed(frames, args) -> float:
 def blasto_speed(frames, args, *, batch_size, mixed) -> float:
     from blasto.train.dataset import training_dataset
     from blasto.model.unet import build_unet
-    from blasto.train.engine import TrainConfig, make_loss, make_optimizer
+    from blasto.train.config import TrainConfig
+    from blasto.train.recipe import make_loss, make_optimizer
 
     config = TrainConfig(experiment=args.experiment, batch_size=batch_size, mixed_precision=mixed)
     model = build_unet(input_size=frames.images.shape[1], mixed_precision=mixed,
@@ -222,27 +223,27 @@ def auto_choice():
 
 
 def accuracy(args, label, **overrides):
-    from blasto.train import engine as training
+    import dataclasses
+
+    from blasto.train.config import TrainConfig
+    from blasto.train.worker import train
 
     models = tempfile.mkdtemp(prefix="bench-train-models-")
     os.environ["BLASTO_MODELS"] = models
     preset = overrides.pop("preset", "blasto")
-    config = training.TrainConfig.from_preset(preset, experiment=args.experiment, **overrides)
+    config = TrainConfig.from_preset(preset, experiment=args.experiment, **overrides)
     if config.total_steps != args.budget and "epochs" not in overrides:
-        config.epochs = max(1, args.budget // config.steps_per_epoch)
-        config.validate()
+        config = dataclasses.replace(config, epochs=max(1, args.budget // config.steps_per_epoch))
     t0 = time.perf_counter()
-    run_dir = training.train(config)
+    run = train(config)
     wall = time.perf_counter() - t0
-    history = training.read_run(run_dir)["history"]
-    best = min(history, key=lambda h: h["val_loss"])
-    last = history[-1]
+    best, last = run.best, run.history[-1]
     images = config.total_steps * config.batch_size
     print(f"{label:<34} {config.total_steps:>5} steps x b{config.batch_size}: {wall / 60:5.1f} min "
           f"({images / wall:.2f} img/s incl. validation); val Dice@{config.threshold} last "
-          f"{last['val_dice']:.3f} / best-val_loss epoch {best['val_dice']:.3f}; IoU "
-          f"{last['val_iou']:.3f}; val_bce {last['val_bce']:.4f}", flush=True)
-    return last["val_dice"]
+          f"{last.val_dice:.3f} / best-val_loss epoch {best.val_dice:.3f}; IoU "
+          f"{last.val_iou:.3f}; val_bce {last.val_bce:.4f}", flush=True)
+    return last.val_dice
 
 
 def parse_overrides(text: str) -> dict:

@@ -16,6 +16,8 @@ import streamlit as st
 
 from blasto.app.common import page_setup, pick_experiment, report_errors
 from blasto.masks import THRESHOLD
+from blasto.model.files import list_models, model_file, model_id
+from blasto.model.inference import Predictor
 from blasto.review import charts, overlay
 from blasto.review import predictions as predict
 from blasto.review.areas import KEEP_CHOICES, UNIT_LABELS, PostProcessing, best_unit
@@ -64,11 +66,11 @@ class Manual:
 # -- cached computations (keyed by plain values; the cache file's mtime invalidates) ----------
 @st.cache_resource(max_entries=2, show_spinner=False)
 def load_predictor(model_path: str, stamp: int):
-    return predict.Predictor.load(model_path)
+    return Predictor.load(model_path)
 
 
 def model_stamp(model_path) -> int:
-    return predict.model_file(model_path).stat().st_mtime_ns
+    return model_file(model_path).stat().st_mtime_ns
 
 
 def _results(experiment_path: str, pool: int, model_path: str, post: tuple):
@@ -95,7 +97,7 @@ def pool_table(experiment_path: str, pool: int, model_path: str, post: tuple, st
 
 
 def cache_stamp(experiment, model_path, pool) -> int:
-    path = experiment.prediction_path(predict.model_id(model_path), pool)
+    path = experiment.prediction_path(model_id(model_path), pool)
     return path.stat().st_mtime_ns if path.exists() else 0
 
 
@@ -179,7 +181,7 @@ def choose_pool(experiment, pools, where) -> int:
 
 def predict_section(experiment, model_path, pools, cached, where) -> set:
     """The "Predict pools" expander; returns the cached pools (rescanned if a prediction ran)."""
-    with where.expander(f"Predict pools with {predict.model_id(model_path)}", expanded=False):
+    with where.expander(f"Predict pools with {model_id(model_path)}", expanded=False):
         chosen = st.multiselect("Pools to predict", pools, default=pools, key="review_predict_pools")
         todo = [p for p in chosen if p not in cached]
         st.caption(f"{len(cached)} of {len(pools)} pools already predicted (kept on disk; changing the "
@@ -362,13 +364,13 @@ def main():
     if not pools:
         st.info(f"Experiment {experiment.name!r} has no pool movies yet: crop a movie on the Annotate page.")
         return
-    models = predict.list_models()
+    models = list_models()
     if not models:
         st.info("No trained model yet: train one on the Train page (or restore models/demo).")
         return
     sidebar = st.sidebar
-    model_path = sidebar.selectbox("Model", models, format_func=lambda p: p.name, key="review_model")
-    model_name = predict.model_id(model_path)
+    model_path = sidebar.selectbox("Model", models, format_func=lambda m: m.describe(), key="review_model").path
+    model_name = model_id(model_path)
     post = measure_settings(sidebar)
     post_key = dataclasses.astuple(post)  # field order: the caches rebuild it as PostProcessing(*post_key)
     look = look_settings(sidebar)

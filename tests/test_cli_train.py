@@ -9,12 +9,13 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
-from blasto.train import engine as training
 from blasto.cli.main import build_parser, main
 from blasto.cli.train import config_from_args
-from blasto.model.unet import load_model
+from blasto.model.files import load_model
+from blasto.train.config import TrainConfig
+from blasto.train.records import read_batches
+from blasto.train.runs import Run
 from synthetic import tiny_experiment
 
 REPO = Path(__file__).resolve().parent.parent
@@ -31,9 +32,9 @@ def test_train_runs_evaluate_and_resume_from_the_command_line(roots, capsys):
     run_dir = Path(last.removeprefix("run folder: "))
     assert run_dir.parent == roots[1]
     assert "epoch 2/2: loss" in err and "val Dice" in err  # one progress line per epoch
-    run = training.read_run(run_dir)
-    assert run["status"]["state"] == "finished" and len(run["history"]) == 2
-    assert run["config"]["dropout"] is False and run["config"]["steps_per_epoch"] == 4
+    run = Run(run_dir)
+    assert run.status.state == "finished" and len(run.history) == 2
+    assert run.config.dropout is False and run.config.steps_per_epoch == 4
 
     assert main(["runs"]) == 0
     listing = capsys.readouterr().out
@@ -53,7 +54,7 @@ def test_train_runs_evaluate_and_resume_from_the_command_line(roots, capsys):
 
     assert main(["train", "--resume", run_dir.name, "--epochs", "3", "--quiet"]) == 0
     assert capsys.readouterr().out.strip().endswith(f"run folder: {run_dir}")
-    assert [h["epoch"] for h in training.read_run(run_dir)["history"]] == [1, 2, 3]
+    assert [h.epoch for h in Run(run_dir).history] == [1, 2, 3]
 
 
 def test_refusals_are_one_plain_line_and_status_2(roots, capsys):
@@ -84,10 +85,12 @@ def test_options_and_presets_make_the_config():
     assert config.stop_at_val_loss == 0.08 and config.augment.shear_deg == 11.46
     assert config.mixed_precision is True
     default = config_from_args(parser.parse_args(["train", "--experiment", "demo"]))
-    assert default == training.TrainConfig(experiment="demo")
+    assert default == TrainConfig(experiment="demo")
     assert default.mixed_precision is None  # auto: measured on this machine
     assert config_from_args(parser.parse_args(["train", "--experiment", "demo", "--precision",
                                                "float32"])).mixed_precision is False
+    bare = config_from_args(parser.parse_args(["train", "--experiment", "demo", "--no-augment"]))
+    assert bare.augment.enabled is False and bare.augment.rotation_deg == 180
 
 
 def test_ctrl_c_stops_like_the_stop_button_and_keeps_the_best_checkpoint(roots):
@@ -100,7 +103,7 @@ def test_ctrl_c_stops_like_the_stop_button_and_keeps_the_best_checkpoint(roots):
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and process.poll() is None:
             runs = list(roots[1].glob("2*"))
-            if runs and len(training.read_batches(runs[0])) >= 6:  # into the second epoch
+            if runs and len(read_batches(runs[0] / "batches.csv")) >= 6:  # into the second epoch
                 break
             time.sleep(0.1)
         process.send_signal(signal.SIGINT)
@@ -112,7 +115,7 @@ def test_ctrl_c_stops_like_the_stop_button_and_keeps_the_best_checkpoint(roots):
     assert "stopping after this batch" in err
     last = out.strip().splitlines()[-1]
     run_dir = Path(last.removeprefix("run folder: "))
-    run = training.read_run(run_dir)
-    assert run["status"]["state"] == "stopped" and len(run["history"]) < 1000
+    run = Run(run_dir)
+    assert run.status.state == "stopped" and len(run.history) < 1000
     assert out.strip().splitlines()[-2].startswith("stopped by hand: best val_loss")
     load_model(run_dir)

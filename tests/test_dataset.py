@@ -1,11 +1,11 @@
-"""Training and validation frames: split by pool, imported pairs on their side, refusals, and the
-tf.data pipelines."""
+"""Training and validation frames: split by pool, imported pairs on their side, refusals, the
+training tf.data pipeline, and what validation sees."""
 
 import numpy as np
 import pytest
 
 from blasto.train.augment import AugmentConfig
-from blasto.train.dataset import collect_frames, training_dataset, training_frames, validation_dataset
+from blasto.train.dataset import collect_frames, training_dataset, training_frames
 from blasto.errors import TrainingError
 from synthetic import disc, tiny_experiment
 
@@ -80,9 +80,18 @@ def test_training_pipeline_is_endless_scaled_binary_and_batched(roots):
     np.testing.assert_array_equal(again[0].numpy(), batches[0][0].numpy())
 
 
-def test_validation_pipeline_is_only_scaled_and_in_order(roots):
+def test_validation_frames_are_only_scaled_and_in_order(roots):
+    """Validation during training runs the one inference path (Predictor) on the validation
+    frames as they are: in order, not augmented, scaled by 1/255."""
+    import keras
+
+    from blasto.model.inference import Predictor
+
     experiment = tiny_experiment(pools=3, frames=4, every=2, validation=1)
     _, validation = training_frames(experiment)
-    images, masks = next(iter(validation_dataset(validation, batch_size=8)))
-    np.testing.assert_allclose(images.numpy()[..., 0], validation.images / 255.0, atol=1e-7)
-    np.testing.assert_array_equal(masks.numpy()[..., 0] > 0.5, validation.masks)
+    assert validation.sources == ["pool 3, frame 0", "pool 3, frame 2"]
+    np.testing.assert_array_equal(validation.images, experiment.read_pool_movie(3)[[0, 2]])
+    image = keras.Input((32, 32, 1))
+    identity = keras.Model(image, image)  # returns what the model is given
+    seen = Predictor(identity).probabilities(validation.images)
+    np.testing.assert_allclose(seen, validation.images / 255.0, atol=1e-7)

@@ -1,10 +1,14 @@
-"""The seed's U-Net: exact size, dropout switch, options, loading saved models, prediction."""
+"""The seed's U-Net: exact size, dropout switch, options, loading saved models, and the one
+inference path (Predictor) on them."""
 
 import numpy as np
 import pytest
 
 from blasto.errors import TrainingError
-from blasto.model.unet import build_unet, load_model, predict_probabilities, scale_images
+from blasto.model.files import load_model
+from blasto.model.inference import Predictor
+from blasto.model.unet import build_unet
+from blasto.train.augment import scale_images
 
 
 def dropout_rates(model):
@@ -52,12 +56,12 @@ def test_saved_model_loads_from_file_or_run_folder(tmp_path):
     model = build_unet(input_size=32, start_filters=4)
     model.save(tmp_path / "best.keras")
     frames = np.random.default_rng(0).integers(0, 255, (3, 32, 32), dtype=np.uint8)
-    expected = predict_probabilities(model, frames)
+    expected = Predictor(model).probabilities(frames)
     assert expected.shape == (3, 32, 32) and expected.dtype == np.float32
     assert 0.0 <= expected.min() and expected.max() <= 1.0
     for path in (tmp_path, tmp_path / "best.keras"):
         loaded = load_model(path)
-        np.testing.assert_allclose(predict_probabilities(loaded, frames, batch_size=2), expected, atol=1e-6)
+        np.testing.assert_allclose(Predictor(loaded, batch_size=2).probabilities(frames), expected, atol=1e-6)
 
 
 def test_load_model_refusals_name_the_path(tmp_path):

@@ -16,9 +16,10 @@ from blasto.errors import BlastoError  # noqa: E402
 from blasto.store.experiment import create_experiment, open_experiment  # noqa: E402
 from synthetic import set_pools  # noqa: E402
 from blasto.review.agreement import pearson_r  # noqa: E402
+from blasto.model.files import list_models, model_id  # noqa: E402
+from blasto.model.inference import Predictor  # noqa: E402
 from blasto.review.predictions import (  # noqa: E402
-    Predictor, cache_path, cached_pools, list_models, model_id, predict_pool, predict_pools,
-    read_cached,
+    cached_pools, predict_pool, predict_pools, read_cached,
 )
 from blasto.review.charts import pool_results  # noqa: E402
 
@@ -71,7 +72,7 @@ class CountingPredictor(Predictor):
 
 
 def test_predictor_batches_with_a_fixed_shape_and_matches_the_model(tiny_model):
-    from blasto.model.unet import load_model
+    from blasto.model.files import load_model
 
     model = load_model(tiny_model)
     predictor = Predictor(model, batch_size=4)
@@ -86,6 +87,15 @@ def test_predictor_batches_with_a_fixed_shape_and_matches_the_model(tiny_model):
     assert predictor(frames[0]).shape == (SIZE, SIZE)
 
 
+def test_probabilities_are_the_cached_bytes_over_255(tiny_model):
+    predictor = Predictor.load(tiny_model, batch_size=4)
+    frames = np.random.default_rng(2).integers(0, 255, (5, SIZE, SIZE), dtype=np.uint8)
+    probabilities = predictor.probabilities(frames)
+    assert probabilities.dtype == np.float32 and probabilities.shape == frames.shape
+    assert np.abs(probabilities - predictor(frames) / 255.0).max() <= 1 / 255
+    assert predictor.probabilities(frames[0]).shape == (SIZE, SIZE)
+
+
 def test_frames_of_another_size_are_resized_for_the_model(tiny_model):
     predictor = Predictor.load(tiny_model)
     probabilities = predictor(np.zeros((2, 48, 40), np.uint8))
@@ -94,7 +104,7 @@ def test_frames_of_another_size_are_resized_for_the_model(tiny_model):
 
 def test_model_ids_and_model_list(tiny_model, roots, tmp_path):
     assert model_id(tiny_model) == "tiny-run"
-    assert list_models() == [tiny_model]
+    assert [m.path for m in list_models()] == [tiny_model]
     bare = tmp_path / "mine.keras"
     bare.write_bytes((tiny_model / "best.keras").read_bytes())
     first = model_id(bare)
@@ -115,7 +125,7 @@ def test_predictions_are_cached_and_post_processing_never_reruns_the_model(tiny_
     assert sorted(results) == [1, 2, 3]
     assert CountingPredictor.movies == 3 and predictor.calls == 3 * 2
     assert seen[-1] == (18, 18, 3)
-    assert cache_path(experiment, "tiny-run", 2).exists()
+    assert experiment.prediction_path("tiny-run", 2).exists()
     assert cached_pools(experiment, tiny_model) == [1, 2, 3]
 
     # Reopen (a new Experiment object, as a new page session would) and change everything.

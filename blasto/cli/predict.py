@@ -16,13 +16,14 @@ import sys
 from pathlib import Path
 
 
-from blasto.store import atomic
-from blasto.masks import THRESHOLD, encode_lab_mask
-from blasto.review.areas import KEEP_CHOICES, PostProcessing
 from blasto.cli.crop import progress_bar
+from blasto.masks import THRESHOLD, encode_lab_mask
+from blasto.model.files import model_id, resolve_model
+from blasto.model.inference import DEFAULT_BATCH_SIZE
+from blasto.review.areas import KEEP_CHOICES, PostProcessing
+from blasto.review.predictions import predict_pools
+from blasto.store import atomic
 from blasto.store.experiment import open_experiment
-from blasto.model.unet import resolve_model
-from blasto.review.predictions import DEFAULT_BATCH_SIZE, model_id, predict_pools
 
 HELP = "Predict masks for an experiment's pools; write areas CSV, masks and overlay movies."
 

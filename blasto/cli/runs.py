@@ -17,11 +17,11 @@ def _number(value, fmt) -> str:
 
 def run(args) -> int:
     from blasto.store.roots import models_root
-    from blasto.train.engine import list_runs
+    from blasto.train.runs import list_runs
 
-    runs = list_runs()
+    runs = [run.summary() for run in list_runs()]
     if args.json:
-        print(json.dumps(runs, indent=2, default=str))
+        print(json.dumps([r.to_dict() for r in runs], indent=2, default=str))
         return 0
     if not runs:
         print(f"no training runs in {models_root()}")
@@ -29,14 +29,14 @@ def run(args) -> int:
     header = f"  {'run':<32} {'experiment':<14} {'status':<16} {'epochs':>7} {'best val_loss':>13} {'val Dice':>8}  settings"
     print(header)
     for r in runs:
-        settings = (f"{r['optimizer']} lr {r['learning_rate']:g}, batch {r['batch_size']}, "
-                    f"{r['steps_per_epoch']} steps/epoch, {r['loss']}, "
-                    f"{'dropout' if r['dropout'] else 'no dropout'}, {r['start_filters']} filters, "
-                    f"{r['precision']}")
-        print(f"{'*' if r['active'] else ' '} {r['run_id']:<32} {str(r['experiment']):<14} "
-              f"{r['status']:<16} {r['epochs_done']:>3}/{r['epochs']:<3} "
-              f"{_number(r['best_val_loss'], '.4f'):>13} {_number(r['val_dice'], '.3f'):>8}  {settings}")
-        if r["state"] == "failed" and r["error"]:
-            print(f"    error: {r['error']}")
+        settings = (f"{r.optimizer} lr {_number(r.learning_rate, 'g')}, batch {r.batch_size}, "
+                    f"{r.steps_per_epoch} steps/epoch, {r.loss}, "
+                    f"{'dropout' if r.dropout else 'no dropout'}, {r.start_filters} filters, "
+                    f"{r.precision}")
+        print(f"{'*' if r.active else ' '} {r.run_id:<32} {str(r.experiment):<14} "
+              f"{r.label:<16} {r.epochs_done:>3}/{str(r.epochs):<3} "
+              f"{_number(r.best_val_loss, '.4f'):>13} {_number(r.val_dice, '.3f'):>8}  {settings}")
+        if r.state == "failed" and r.error:
+            print(f"    error: {r.error}")
     print("(* = training now)")
     return 0

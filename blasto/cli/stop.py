@@ -15,14 +15,13 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from blasto.train.engine import STATE_LABELS, active_run, read_run, request_stop, same_path
+    from blasto.train.supervisor import active_run, request_stop
 
-    run_dir = request_stop(args.run)
-    print(f"asked {run_dir.name} to stop: it ends after its current batch and keeps its best checkpoint")
+    run = request_stop(args.run)
+    print(f"asked {run.name} to stop: it ends after its current batch and keeps its best checkpoint")
     if args.wait:
         deadline = time.monotonic() + args.timeout
-        while time.monotonic() < deadline and same_path(active_run(), run_dir):
+        while time.monotonic() < deadline and active_run() == run:
             time.sleep(0.5)
-        state = read_run(run_dir, batches=False)["status"].get("state")
-        print(f"{run_dir.name}: {STATE_LABELS.get(state, state)}")
+        print(f"{run.name}: {run.reload().status.label}")
     return 0

@@ -1,20 +1,22 @@
-"""``python -m blasto train``: train the U-Net on an experiment's annotations (same engine as
-the Train page), with a text progress bar. Ctrl-C acts as the Stop button: the run ends within
+"""``python -m blasto train``: train the U-Net on an experiment's annotations in this process
+(the same training as the Train page's), with a text progress bar. Ctrl-C acts as the Stop button: the run ends within
 one batch and keeps its best checkpoint; a second Ctrl-C aborts at once. The last line printed
 names the run folder."""
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import signal
 import sys
 import threading
+
+from blasto.train.display import clock
 
 HELP = "Train the U-Net on an experiment's annotated frames (Ctrl-C stops, keeping the best model)."
 
 
 def add_arguments(parser):
-    from blasto.train.engine import PRECISIONS
+    from blasto.train.config import PRECISIONS
 
     parser.add_argument("--experiment", help="experiment to train on (under data/)")
     parser.add_argument("--preset", choices=("blasto", "seed"), default="blasto",
@@ -43,14 +45,12 @@ def add_arguments(parser):
     parser.add_argument("--resume", metavar="RUN_DIR",
                         help="resume a stopped run (folder or run id) from its last weights")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    # Used by start_run: the training lock, inherited from the process that started this one.
-    parser.add_argument("--lock-fd", type=int, help=argparse.SUPPRESS)
 
 
 def config_from_args(args):
     """The TrainConfig the options ask for (preset first, then each option given)."""
     from blasto.errors import TrainingError
-    from blasto.train.engine import PRECISIONS, TrainConfig
+    from blasto.train.config import PRECISIONS, TrainConfig
 
     if not args.experiment:
         raise TrainingError("Say which experiment to train on: --experiment NAME.")
@@ -67,25 +67,23 @@ def config_from_args(args):
         overrides["dropout"] = False
     if args.precision:
         overrides["mixed_precision"] = PRECISIONS[args.precision]
-    config = TrainConfig.from_preset(args.preset, experiment=args.experiment, **overrides)
-    if args.shear_deg is not None:
-        config.augment.shear_deg = args.shear_deg
+    augment = {"shear_deg": args.shear_deg} if args.shear_deg is not None else {}
     if args.no_augment:
-        config.augment.enabled = False
-    config.validate()
-    return config
+        augment["enabled"] = False
+    if augment:
+        base = TrainConfig.from_preset(args.preset, experiment=args.experiment).augment
+        overrides["augment"] = dataclasses.replace(base, **augment)
+    return TrainConfig.from_preset(args.preset, experiment=args.experiment, **overrides)
 
 
 def run(args) -> int:
-    from blasto.train import engine as training
+    from blasto.train.runs import resolve_run
+    from blasto.train.worker import train
 
     if args.resume:
-        run_dir = training.resolve_run_dir(args.resume)
-        # Possibly with more epochs than first planned (saved by train()).
-        config, resume = training.resume_config(run_dir, epochs=args.epochs), True
-    elif args.run_dir and not args.experiment:
-        run_dir = training.resolve_run_dir(args.run_dir)  # prepared by start_run
-        config, resume = training.load_config(run_dir), False
+        run_dir = resolve_run(args.resume)
+        # Possibly with more epochs than first planned (train() saves them).
+        config, resume = run_dir.resume_config(epochs=args.epochs), True
     else:
         config, run_dir, resume = config_from_args(args), args.run_dir, False
 
@@ -102,35 +100,19 @@ def run(args) -> int:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, on_interrupt)
     try:
-        run_dir = training.train(config, run_dir=run_dir, progress=bar.update, resume=resume,
-                                 lock_fd=args.lock_fd, stop_event=stop)
+        done = train(config, run_dir=run_dir, progress=bar.update, resume=resume, stop_event=stop)
     finally:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, previous)
         bar.close()
-    summary = training.run_summary(training.read_run(run_dir, batches=False))
-    if summary["best_val_loss"] is not None:
-        print(f"{summary['status']}: best val_loss {summary['best_val_loss']:.4f} at epoch "
-              f"{summary['best_epoch']} (val Dice {summary['val_dice']:.3f} at threshold "
-              f"{config.threshold})")
+    best = done.best
+    if best is not None:
+        print(f"{done.status.label}: best val_loss {best.val_loss:.4f} at epoch {best.epoch} "
+              f"(val Dice {best.val_dice:.3f} at threshold {config.threshold})")
     else:
-        print(f"{summary['status']}: no epoch finished, no checkpoint")
-    print(f"run folder: {run_dir}")
+        print(f"{done.status.label}: no epoch finished, no checkpoint")
+    print(f"run folder: {done.path}")
     return 0
-
-
-def _clock(seconds) -> str:
-    """'1:05' for 65 s, '1:01:05' past an hour, '?' when unknown.
-
-    >>> _clock(65), _clock(3665), _clock(None)
-    ('1:05', '1:01:05', '?')
-    """
-    if seconds is None:
-        return "?"
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 class ProgressBar:
@@ -143,32 +125,32 @@ class ProgressBar:
         self.tty = self.stream.isatty()
         self.epochs_reported = None
 
-    def update(self, status: dict):
+    def update(self, progress):
+        """Show a :class:`blasto.train.records.Progress`."""
         if self.quiet:
             return
-        last = status.get("last_epoch")
         if self.epochs_reported is None:  # a resumed run: its old epochs are not news
-            self.epochs_reported = status.get("epochs_done", 0)
-        if status.get("epochs_done", 0) > self.epochs_reported and last:
-            self.epochs_reported = status["epochs_done"]
-            self._write(self._epoch_line(last, status) + "\n", newline_first=True)
+            self.epochs_reported = progress.epochs_done
+        if progress.epochs_done > self.epochs_reported:
+            self.epochs_reported = progress.epochs_done
+            self._write(self._epoch_line(progress.last_epoch, progress.status) + "\n", newline_first=True)
         if self.tty:
-            self._write("\r" + self._bar_line(status).ljust(110)[:110])
+            self._write("\r" + self._bar_line(progress.status).ljust(110)[:110])
 
     def _bar_line(self, status) -> str:
-        step, steps = status.get("step", 0), max(status.get("steps_per_epoch") or 1, 1)
+        step, steps = status.step, max(status.steps_per_epoch or 1, 1)
         filled = int(self.width * step / steps)
-        line = f"epoch {status.get('epoch', 0)}/{status.get('epochs', 0)} "
+        line = f"epoch {status.epoch}/{status.epochs or 0} "
         line += f"[{'#' * filled}{'.' * (self.width - filled)}] {step}/{steps}"
-        if status.get("last_loss") is not None:
-            line += f" loss {status['last_loss']:.4f}"
-        return line + f" elapsed {_clock(status.get('elapsed_s'))} eta {_clock(status.get('eta_s'))}"
+        if status.last_loss is not None:
+            line += f" loss {status.last_loss:.4f}"
+        return line + f" elapsed {clock(status.elapsed_s)} eta {clock(status.eta_s)}"
 
     @staticmethod
-    def _epoch_line(entry, status) -> str:
-        return (f"epoch {entry['epoch']}/{status.get('epochs')}: loss {entry['loss']:.4f} "
-                f"val_loss {entry['val_loss']:.4f} val Dice {entry['val_dice']:.3f} "
-                f"val IoU {entry['val_iou']:.3f}  (elapsed {_clock(entry.get('elapsed_s'))})")
+    def _epoch_line(record, status) -> str:
+        return (f"epoch {record.epoch}/{status.epochs}: loss {record.loss:.4f} "
+                f"val_loss {record.val_loss:.4f} val Dice {record.val_dice:.3f} "
+                f"val IoU {record.val_iou:.3f}  (elapsed {clock(record.elapsed_s)})")
 
     def _write(self, text, *, newline_first=False):
         if newline_first and self.tty:

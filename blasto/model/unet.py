@@ -1,4 +1,4 @@
-"""The seed's U-Net, built with Keras 3, and loading of saved models.
+"""The seed's U-Net, built with Keras 3.
 
 The architecture is the lab's own (DEVELOPERS.md, item 4): four down blocks of two 3x3 ReLU
 convolutions, max pooling and dropout (0.25 after the first block, 0.5 after the others),
@@ -7,22 +7,16 @@ stride 2, concatenation with the skip connection, dropout 0.5, two 3x3 convoluti
 1x1 sigmoid output. At 256x256x1 with 32 start filters it has 8,629,921 parameters.
 
 The output is P(cell) for every pixel. The model reads float32 ``(N, H, W, 1)`` images scaled
-to [0, 1] (uint8 / 255); :func:`predict_probabilities` does that scaling for uint8 frames.
+to [0, 1] (uint8 / 255); :class:`blasto.model.inference.Predictor` runs it on uint8 frames, and
+:mod:`blasto.model.files` finds and loads saved models.
 
 TensorFlow is imported inside the functions, so ``import blasto.model.unet`` stays cheap.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
-
 from blasto.errors import TrainingError
-from blasto.store.roots import models_root
 
-#: Names a saved model may have inside a run folder or model folder, in order of preference.
-MODEL_FILES = ("best.keras", "model.keras", "last.keras")
 DEPTH = 4  # down blocks: the input size must be divisible by 2**DEPTH
 
 
@@ -95,86 +89,3 @@ def build_unet(*, input_size=256, start_filters=32, dropout=True, mixed_precisio
         kernel = first.kernel.numpy()
         first.kernel.assign(kernel - kernel.mean(axis=(0, 1, 2), keepdims=True))
     return model
-
-
-def resolve_model(name_or_path) -> Path:
-    """A model file or folder from a path, or a run id / model name under ``models/`` (``demo``)."""
-    path = Path(name_or_path)
-    if path.exists():
-        return path
-    candidate = models_root() / str(name_or_path)
-    if len(path.parts) == 1 and candidate.exists():
-        return candidate
-    raise TrainingError(f"No model {str(name_or_path)!r}: no such model file or folder, "
-                        f"nor a model of that name in {models_root()}.")
-
-
-def model_file(path) -> Path:
-    """The ``.keras`` file that ``path`` names: the file itself, or the best one in a folder."""
-    path = Path(path)
-    if path.is_dir():
-        for name in MODEL_FILES:
-            if (path / name).is_file():
-                return path / name
-        raise TrainingError(
-            f"{path}: no saved model in this folder (looked for {', '.join(MODEL_FILES)})."
-        )
-    if not path.is_file():
-        raise TrainingError(f"{path}: no such model file or folder.")
-    if path.suffix != ".keras":
-        raise TrainingError(f"{path}: not a Keras model file (expected a .keras file).")
-    return path
-
-
-def load_model(path):
-    """Load a saved model for prediction (not compiled).
-
-    ``path`` is a ``.keras`` file, or a run folder / model folder holding ``best.keras``
-    (or ``model.keras``, or ``last.keras``).
-    """
-    import keras
-
-    file = model_file(path)
-    try:
-        return keras.models.load_model(file, compile=False)
-    except Exception as exc:  # a torn or foreign file: say which one
-        raise TrainingError(f"{file}: cannot load the model ({exc}).") from None
-
-
-def scale_images(frames: np.ndarray) -> np.ndarray:
-    """uint8 frames ``(N, H, W)`` -> the model's float32 input ``(N, H, W, 1)`` in [0, 1].
-
-    >>> scale_images(np.array([[[0, 255]]], np.uint8)).tolist()
-    [[[[0.0], [1.0]]]]
-    """
-    frames = np.asarray(frames)
-    if frames.ndim == 2:
-        frames = frames[None]
-    return (frames.astype(np.float32) / 255.0)[..., None]
-
-
-def predict_probabilities(model, frames: np.ndarray, *, batch_size=8) -> np.ndarray:
-    """P(cell) for uint8 frames ``(N, H, W)`` as float32 ``(N, H, W)``, batch by batch."""
-    import tensorflow as tf
-
-    frames = np.asarray(frames)
-    if frames.ndim == 2:
-        frames = frames[None]
-    predict = compiled_forward(model)
-    out = np.empty(frames.shape, np.float32)
-    for start in range(0, len(frames), batch_size):
-        batch = scale_images(frames[start:start + batch_size])
-        out[start:start + batch_size] = predict(tf.constant(batch)).numpy()[..., 0]
-    return out
-
-
-def compiled_forward(model):
-    """``model(x, training=False)`` as a tf.function, made once per model and kept on it."""
-    import tensorflow as tf
-
-    # One tf.function per model: eager calls are several times slower on CPU.
-    forward = getattr(model, "_blasto_forward", None)
-    if forward is None:
-        forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-        model._blasto_forward = forward
-    return forward

@@ -46,9 +46,12 @@ def dataclass_from_dict(cls, values: dict | None, *, what: str):
     return cls(**values)
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class AugmentConfig:
-    """Settings of the paired augmentation (each one shown and editable on the Train page)."""
+    """Settings of the paired augmentation (each one shown and editable on the Train page).
+
+    Checked once, when made, and frozen: change a setting with ``dataclasses.replace``.
+    """
 
     enabled: bool = True
     rotation_deg: float = 180.0
@@ -63,9 +66,9 @@ class AugmentConfig:
     interpolation: str = "bilinear"
 
     def __post_init__(self):
-        self.validate()
+        self._check()
 
-    def validate(self) -> None:
+    def _check(self) -> None:
         """Raise :class:`TrainingError` for settings that make no sense."""
         if self.fill_mode not in FILL_MODES:
             raise TrainingError(f"Augmentation fill mode {self.fill_mode!r}: use one of {FILL_MODES}.")
@@ -185,8 +188,6 @@ def augment_arrays(images: np.ndarray, masks: np.ndarray, *, config: AugmentConf
     """
     import tensorflow as tf
 
-    from blasto.model.unet import scale_images
-
     config = config or AugmentConfig()
     images = tf.constant(scale_images(images))
     masks = tf.constant(np.asarray(masks, np.float32)[..., None])
@@ -194,3 +195,16 @@ def augment_arrays(images: np.ndarray, masks: np.ndarray, *, config: AugmentConf
         images, masks, config=config, seed=tf.constant([int(seed), 0], tf.int64)
     )
     return out_images.numpy()[..., 0], out_masks.numpy()[..., 0].astype(bool)
+
+
+def scale_images(frames: np.ndarray) -> np.ndarray:
+    """uint8 frames ``(N, H, W)`` -> the model's float32 input ``(N, H, W, 1)`` in [0, 1]
+    (what :class:`blasto.model.inference.Predictor` and the training pipeline do in TensorFlow).
+
+    >>> scale_images(np.array([[[0, 255]]], np.uint8)).tolist()
+    [[[[0.0], [1.0]]]]
+    """
+    frames = np.asarray(frames)
+    if frames.ndim == 2:
+        frames = frames[None]
+    return (frames.astype(np.float32) / 255.0)[..., None]

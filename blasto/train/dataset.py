@@ -7,7 +7,8 @@ frame, and the two sides are never mixed.
 
 The frames are small (a few hundred 256x256 uint8 images), so they are held in memory and
 cached by ``tf.data``; augmentation runs in a parallel map and batches are prefetched, so the
-model never waits for data.
+model never waits for data. Validation frames are only scaled, by the one inference path
+(:class:`blasto.model.inference.Predictor`, see :class:`blasto.train.callbacks.ValidationScores`).
 """
 
 from __future__ import annotations
@@ -160,15 +161,3 @@ def training_dataset(frames: FrameSet, *, batch_size=1, augment: AugmentConfig |
         .prefetch(autotune)
     )
 
-
-def validation_dataset(frames: FrameSet, *, batch_size=8):
-    """Validation batches, only scaled (no augmentation), in order, cached."""
-    import tensorflow as tf
-
-    dataset = tf.data.Dataset.from_tensor_slices((frames.images, frames.masks.astype(np.uint8)))
-    return (
-        dataset.batch(batch_size)
-        .map(_to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE)
-        .cache()
-        .prefetch(tf.data.AUTOTUNE)
-    )

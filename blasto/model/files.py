@@ -1,0 +1,158 @@
+"""Saved models: where they are, how they are named and loaded, and THE one list of them.
+
+A model is a ``.keras`` file, usually inside a folder under ``models/``: a training run's folder
+(``best.keras``) or a model folder such as the shipped ``models/demo`` (``model.keras``).
+:func:`list_models` is what the Review page's picker, the home page and ``predict`` show.
+
+Keras is imported inside :func:`load_model`, so ``import blasto.model.files`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import hashlib
+from pathlib import Path
+
+from blasto.errors import TrainingError
+from blasto.store.roots import models_root
+
+#: Names a saved model may have inside a run folder or model folder, in order of preference.
+MODEL_FILES = ("best.keras", "model.keras", "last.keras")
+
+
+def model_in_folder(folder) -> Path | None:
+    """The preferred saved model in ``folder`` (see :data:`MODEL_FILES`), or None."""
+    for name in MODEL_FILES:
+        if (Path(folder) / name).is_file():
+            return Path(folder) / name
+    return None
+
+
+def resolve_model(name_or_path) -> Path:
+    """A model file or folder from a path, or a run id / model name under ``models/`` (``demo``)."""
+    path = Path(name_or_path)
+    if path.exists():
+        return path
+    candidate = models_root() / str(name_or_path)
+    if len(path.parts) == 1 and candidate.exists():
+        return candidate
+    raise TrainingError(f"No model {str(name_or_path)!r}: no such model file or folder, "
+                        f"nor a model of that name in {models_root()}.")
+
+
+def model_file(path) -> Path:
+    """The ``.keras`` file that ``path`` names: the file itself, or the best one in a folder."""
+    path = Path(path)
+    if path.is_dir():
+        found = model_in_folder(path)
+        if found is None:
+            raise TrainingError(
+                f"{path}: no saved model in this folder (looked for {', '.join(MODEL_FILES)})."
+            )
+        return found
+    if not path.is_file():
+        raise TrainingError(f"{path}: no such model file or folder.")
+    if path.suffix != ".keras":
+        raise TrainingError(f"{path}: not a Keras model file (expected a .keras file).")
+    return path
+
+
+def load_model(path):
+    """Load a saved model for prediction (not compiled).
+
+    ``path`` is a ``.keras`` file, or a run folder / model folder holding ``best.keras``
+    (or ``model.keras``, or ``last.keras``).
+    """
+    import keras
+
+    file = model_file(path)
+    try:
+        return keras.models.load_model(file, compile=False)
+    except Exception as exc:  # a torn or foreign file: say which one
+        raise TrainingError(f"{file}: cannot load the model ({exc}).") from None
+
+
+def model_id(path) -> str:
+    """The cache key of a model: its folder's name, or file stem + a short hash for a bare file.
+
+    A bare ``.keras`` file is keyed by its size and modification time too, so two different
+    files called ``model.keras`` never share a cache.
+
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp()) / "run-2026"
+    >>> folder.mkdir(); _ = (folder / "best.keras").write_bytes(b"x")
+    >>> model_id(folder)
+    'run-2026'
+    """
+    path = Path(path)
+    if path.is_dir():
+        model_file(path)  # raises if there is no model in it
+        return path.name
+    file = model_file(path)
+    stat = file.stat()
+    digest = hashlib.sha1(f"{file.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:8]
+    return f"{file.stem}-{digest}"
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelEntry:
+    """One saved model under ``models/``.
+
+    ``experiment`` and ``val_dice`` (validation Dice at the run's threshold, at its best epoch)
+    come from the training run that made it, when the folder is one; ``date`` is when the
+    model file was written.
+    """
+
+    name: str
+    path: Path
+    model_file: Path
+    experiment: str | None
+    val_dice: float | None
+    date: _dt.datetime
+    size_bytes: int
+
+    def describe(self) -> str:
+        """One line for pickers and lists.
+
+        >>> ModelEntry("demo", Path("models/demo"), Path("models/demo/model.keras"), "demo", 0.9891,
+        ...            _dt.datetime(2026, 11, 27, 12, 25), 2_280_048).describe()
+        'demo (demo, val Dice 0.989, 2026-11-27 12:25, 2.3 MB)'
+        """
+        parts = [self.experiment] if self.experiment else []
+        if self.val_dice is not None:
+            parts.append(f"val Dice {self.val_dice:.3f}")
+        parts += [self.date.strftime("%Y-%m-%d %H:%M"), f"{self.size_bytes / 1e6:.1f} MB"]
+        return f"{self.name} ({', '.join(parts)})"
+
+
+def list_models(*, root=None) -> list[ModelEntry]:
+    """Every folder under ``models/`` (or ``root``) that holds a saved model, newest first, the
+    shipped ``demo`` last."""
+    from blasto.train.runs import CONFIG, Run  # runs know this module: import here, not at the top
+
+    root = Path(root) if root else models_root()
+    if not root.is_dir():
+        return []
+    entries = []
+    for folder in sorted(root.iterdir()):
+        file = model_in_folder(folder) if folder.is_dir() and not folder.name.startswith(".") else None
+        if file is None:
+            continue
+        experiment, val_dice = _trained_on(Run(folder)) if (folder / CONFIG).is_file() else (None, None)
+        stat = file.stat()
+        entries.append(ModelEntry(name=folder.name, path=folder, model_file=file, experiment=experiment,
+                                  val_dice=val_dice, date=_dt.datetime.fromtimestamp(stat.st_mtime),
+                                  size_bytes=stat.st_size))
+    entries.sort(key=lambda entry: (entry.name == "demo", -entry.date.timestamp()))
+    return entries
+
+
+def _trained_on(run) -> tuple[str | None, float | None]:
+    """(experiment, validation Dice at the best epoch) of a training run's folder."""
+    try:
+        experiment = run.config.experiment
+    except TrainingError:  # an unusable config.json: the model is still listed
+        experiment = None
+    best = run.best
+    return experiment, best.val_dice if best else None
