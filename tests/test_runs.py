@@ -136,3 +136,20 @@ def test_the_loss_chart_draws_batches_and_epochs(demo_model):
     assert names == ["batch loss", "loss (smoothed)", "loss (epoch)", "val_loss"]
     assert list(figure.data[0].x) == [0.5, 1.0, 1.5]  # batches on the epoch axis
     assert len(figure.data[3].x) == 120
+
+
+def test_the_preview_overlays_validation_frames_with_the_runs_model(roots):
+    from blasto.model.unet import build_unet
+    from blasto.train.evaluate import preview
+    from synthetic import tiny_experiment
+
+    experiment = tiny_experiment()
+    config = TrainConfig(experiment="tiny")
+    run = new_run(config)
+    run.write_config(config)
+    with pytest.raises(TrainingError, match="no saved model yet"):
+        preview(run, experiment)
+    build_unet(input_size=32, start_filters=2, dropout=False).save(run.path / "best.keras")
+    frames = preview(run.reload(), experiment, count=2)
+    assert [f.caption for f in frames] == ["pool 4, frame 0", "pool 4, frame 4"]
+    assert frames[0].image.shape == (32, 32, 3) and frames[0].image.dtype == np.uint8
