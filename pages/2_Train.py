@@ -10,7 +10,7 @@ import dataclasses
 
 import streamlit as st
 
-from blasto.app.common import page_setup, pick_experiment, report_errors
+from blasto.app.common import open_page, report_errors
 from blasto.errors import BlastoError
 from blasto.masks import THRESHOLD
 from blasto.train import display
@@ -178,9 +178,7 @@ def preview(run: Run, experiment) -> None:
 
 
 def main():
-    page_setup("Train")
-    st.title("Train")
-    experiment = pick_experiment()
+    experiment = open_page("Train")
     if experiment is None:
         return
     split, summary = experiment.manifest.split, experiment.summary()

@@ -70,6 +70,13 @@ def pick_experiment(*, label="Experiment", where=None) -> Experiment | None:
         return None
 
 
+def open_page(title: str) -> Experiment | None:
+    """Start a page: its tab title, its heading, and the experiment chosen in the sidebar."""
+    page_setup(title)
+    st.title(title)
+    return pick_experiment()
+
+
 def clock(seconds) -> str:
     """A duration as the pages show it: '12 min', '2 h 05 min'.
 
