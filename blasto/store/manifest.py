@@ -241,12 +241,12 @@ class Manifest:
             return cls(
                 name=name or str(values.get("name") or ""),
                 created=str(values.get("created") or ""),
-                source=_known(SourceMovie, values["source"]) if values.get("source") else None,
+                source=SourceMovie(**known_fields(SourceMovie, values["source"])) if values.get("source") else None,
                 grid=Grid.from_dict(values["grid"]) if values.get("grid") else None,
                 size=int(values.get("size") or DEFAULT_SIZE),
                 pools=[Pool(int(p["number"]), tuple(int(v) for v in p["box"]))
                        for p in values.get("pools") or []],
-                background=_known(Background, values.get("background") or {}),
+                background=Background(**known_fields(Background, values.get("background"))),
                 split=Split(**{side: [int(p) for p in (values.get("split") or {}).get(side) or []]
                                for side in SIDES}),
                 annotation=_annotation_plan(values.get("annotation") or {}),
@@ -269,10 +269,18 @@ def _annotation_plan(values: dict) -> AnnotationPlan:
                           removed=frames_by_pool(values.get("removed")))
 
 
-def _known(cls, values: dict):
-    """``cls`` from the keys of ``values`` it has (an older or newer writer may add others)."""
+def known_fields(cls, values) -> dict:
+    """The entries of ``values`` that are fields of the dataclass ``cls``: an older or newer
+    writer may add others or lack some (the defaults fill in); anything but a dict (a torn
+    file) gives none.
+
+    >>> known_fields(Background, {"cleaned": True, "added_later": 1})
+    {'cleaned': True}
+    """
+    if not isinstance(values, dict):
+        return {}
     names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in values.items() if k in names})
+    return {key: value for key, value in values.items() if key in names}
 
 
 def _float_or_none(value) -> float | None:

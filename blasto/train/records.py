@@ -12,6 +12,7 @@ import datetime as _dt
 from pathlib import Path
 from typing import NamedTuple
 
+from blasto.store.manifest import known_fields
 from blasto.train.config import TrainConfig, state_label
 
 #: The first line of batches.csv.
@@ -21,15 +22,6 @@ BATCHES_HEADER = "epoch,step,loss"
 def now() -> str:
     """The local time as ISO 8601 with the offset, to the second (status.json's clock)."""
     return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
-
-
-def _known_fields(cls, values) -> dict:
-    """The entries of ``values`` that are fields of ``cls`` (older or newer files may hold
-    others, or lack some: the dataclass defaults fill in)."""
-    if not isinstance(values, dict):
-        return {}
-    names = {field.name for field in dataclasses.fields(cls)}
-    return {key: value for key, value in values.items() if key in names}
 
 
 @dataclasses.dataclass
@@ -76,7 +68,7 @@ class RunStatus:
         >>> RunStatus.from_dict(None).label
         '?'
         """
-        return cls(**_known_fields(cls, values))
+        return cls(**known_fields(cls, values))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -106,7 +98,7 @@ class EpochRecord:
     @classmethod
     def from_dict(cls, values) -> "EpochRecord | None":
         """An entry of history.json (None for one without an epoch number)."""
-        known = _known_fields(cls, values)
+        known = known_fields(cls, values)
         return cls(**known) if "epoch" in known else None
 
     def to_dict(self) -> dict:
