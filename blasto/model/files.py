@@ -156,3 +156,31 @@ def _trained_on(run) -> tuple[str | None, float | None]:
         experiment = None
     best = run.best
     return experiment, best.val_dice if best else None
+
+
+def default_model(experiment: str | None, *, models=None) -> ModelEntry | None:
+    """The model to propose and review with by default: the best run trained on ``experiment``
+    by validation Dice, else the shipped ``demo`` model, else the first model listed, else None.
+
+    A run with no validation Dice yet (still at its first epoch, or a torn history) never beats
+    one that has it. ``models`` is :func:`list_models`'s list (read here when not given).
+
+    >>> day = _dt.datetime(2026, 12, 2)
+    >>> def entry(name, experiment, dice):
+    ...     return ModelEntry(name, Path(name), Path(name) / "best.keras", experiment, dice, day, 1)
+    >>> models = [entry("toy", "plate1", 0.0), entry("good", "plate1", 0.93),
+    ...           entry("other", "plate2", 0.99), entry("demo", "demo", 0.98)]
+    >>> default_model("plate1", models=models).name
+    'good'
+    >>> default_model("plate9", models=models).name
+    'demo'
+    """
+    models = list_models() if models is None else list(models)
+    trained_here = [m for m in models if experiment is not None and m.experiment == experiment]
+    if trained_here:
+        return max(trained_here, key=lambda m: (m.val_dice is not None, m.val_dice or 0.0,
+                                                m.date.timestamp()))
+    demo = [m for m in models if m.name == "demo"]
+    if demo:
+        return demo[0]
+    return models[0] if models else None
