@@ -1,4 +1,5 @@
-"""Assisted annotation's logic: model proposals, copy-previous (hand and imported masks)."""
+"""Assisted annotation's logic: model proposals, copy-previous (hand and imported masks), which
+frames to check next (uncertainty), retraining from corrections, and the CLI twins."""
 
 import os
 
@@ -10,6 +11,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from blasto.annotate.propose import (  # noqa: E402
     Proposal, copy_previous, propose_masks, saved_masks,
 )
+from blasto.annotate.uncertainty import frames_to_check, rank_frames  # noqa: E402
 from blasto.errors import BlastoError  # noqa: E402
 from synthetic import disc, tiny_experiment  # noqa: E402
 
@@ -38,17 +40,28 @@ def tiny_model(tiny_model_file, roots):
 
 
 class ConstantPredictor:
-    """P(cell) = 1 inside a disc, 0 elsewhere, for every frame; counts its calls."""
+    """P(cell) = 1 inside a disc, 0 elsewhere, for every frame (blurred on ``blurred`` frames of
+    a whole movie); counts its calls."""
 
-    def __init__(self, cell):
-        self.cell, self.calls = cell, 0
+    def __init__(self, cell, *, blurred=()):
+        self.cell, self.blurred, self.calls = cell, blurred, 0
 
     def __call__(self, frames, progress=None):
         self.calls += 1
-        out = np.where(self.cell, 255, 0).astype(np.uint8)[None].repeat(len(frames), 0)
+        out = sharp_and_blurred(self.cell, len(frames), self.blurred)
         if progress:
             progress(len(frames), len(frames))
         return out
+
+
+def sharp_and_blurred(cell, count, blurred):
+    """``count`` frames of P(cell) x 255: the cell sharp, but out of focus on ``blurred`` frames."""
+    from scipy import ndimage
+
+    out = np.where(cell, 255, 0).astype(np.uint8)[None].repeat(count, 0)
+    for frame in blurred:
+        out[frame] = np.clip(ndimage.gaussian_filter(out[frame].astype(float), 3), 0, 255).astype(np.uint8)
+    return out
 
 
 def test_propose_masks_with_the_default_model_gives_masks_of_the_frame_size(roots, tiny_model):
@@ -113,3 +126,26 @@ def test_imported_pairs_that_are_frames_of_the_pool_count_as_saved(roots):
     proposal = copy_previous(experiment, 3, 5)
     assert proposal.source == "copy of frame 3"
     np.testing.assert_array_equal(proposal.mask, imported)
+
+
+def test_rank_frames_puts_a_blurred_frame_first():
+    cell = disc(64, (32, 30), 18)
+    probabilities = sharp_and_blurred(cell, 9, blurred=[5])
+    ranked = rank_frames(probabilities)
+    assert ranked[0].frame == 5
+    assert ranked[0].uncertain_fraction > 0.02 > ranked[-1].uncertain_fraction
+    assert sorted(d.frame for d in ranked) == list(range(9))
+    # The same in floats; and an area jump alone (a bubble taken for cell) also ranks first.
+    assert rank_frames(probabilities / 255.0)[0].frame == 5
+    jumped = sharp_and_blurred(cell, 9, blurred=[])
+    jumped[2][disc(64, (8, 56), 6)] = 255
+    assert rank_frames(jumped)[0].frame == 2 and rank_frames(jumped)[0].area_jump > 0.05
+
+
+def test_frames_to_check_ranks_the_unsaved_frames_by_the_models_doubt(roots, tiny_model):
+    experiment = tiny_experiment(size=SIZE)            # saved masks on frames 0, 2, 4
+    predictor = ConstantPredictor(disc(SIZE, (16, 16), 9), blurred=[3])
+    doubts = frames_to_check(experiment, 1, predictor=predictor)
+    assert [d.frame for d in doubts][:1] == [3] and sorted(d.frame for d in doubts) == [1, 3, 5]
+    assert len(frames_to_check(experiment, 1, predictor=predictor, skip_saved=False)) == 6
+    assert predictor.calls == 1   # the second ranking read Review's cache
