@@ -149,3 +149,44 @@ def test_frames_to_check_ranks_the_unsaved_frames_by_the_models_doubt(roots, tin
     assert [d.frame for d in doubts][:1] == [3] and sorted(d.frame for d in doubts) == [1, 3, 5]
     assert len(frames_to_check(experiment, 1, predictor=predictor, skip_saved=False)) == 6
     assert predictor.calls == 1   # the second ranking read Review's cache
+
+
+def wait_until_done(run, timeout=240):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if run.reload().status.state not in ("starting", "running") and not run.active:
+            return run.reload()
+        time.sleep(0.5)
+    raise AssertionError(f"run {run.name} still going after {timeout} s: {run.status}")
+
+
+def test_start_retrain_fine_tunes_from_the_chosen_model_under_the_training_lock(roots, tiny_model):
+    from blasto.annotate.retrain import start_retrain
+    from blasto.model.files import load_model
+
+    experiment = tiny_experiment(size=SIZE)
+    # A rate so small that the weights cannot move: the run must end where the model began.
+    run = start_retrain(experiment, model="tiny-run", epochs=1, steps_per_epoch=2,
+                        learning_rate=1e-12, mixed_precision=False)
+    with pytest.raises(BlastoError, match="already going"):
+        start_retrain(experiment, model="tiny-run", epochs=1, steps_per_epoch=2, mixed_precision=False)
+    run = wait_until_done(run)
+    assert run.status.state == "finished", (run.path / "train.log").read_text()
+    assert run.config.initial_model.endswith("best.keras") and run.config.start_filters == 4
+    for before, after in zip(load_model(tiny_model).get_weights(), load_model(run.path).get_weights()):
+        np.testing.assert_allclose(after, before, atol=1e-6)
+
+
+def test_a_model_of_another_architecture_is_refused_as_a_start(roots, tiny_model):
+    from blasto.train.config import TrainConfig
+    from blasto.train.worker import train
+
+    experiment = tiny_experiment(size=SIZE)
+    config = TrainConfig(experiment=experiment.name, epochs=1, steps_per_epoch=1, start_filters=8,
+                         mixed_precision=False, initial_model=str(tiny_model))
+    with pytest.raises(BlastoError, match="layers differ"):
+        train(config)
+    with pytest.raises(BlastoError, match="initial_model"):
+        TrainConfig(experiment="demo", initial_model="")
