@@ -190,3 +190,43 @@ def test_a_model_of_another_architecture_is_refused_as_a_start(roots, tiny_model
         train(config)
     with pytest.raises(BlastoError, match="initial_model"):
         TrainConfig(experiment="demo", initial_model="")
+
+
+def test_cli_propose_writes_lab_pngs_and_their_sources(roots, tiny_model, tmp_path, capsys):
+    from PIL import Image
+
+    from blasto.cli.main import main
+
+    tiny_experiment(size=SIZE)
+    out = tmp_path / "proposed"
+    assert main(["propose", "--experiment", "tiny", "--pool", "2", "--frames", "1", "3",
+                 "--model", "tiny-run", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "with model tiny-run" in printed and "proposing [" in printed and "2/2" in printed
+    for frame in (1, 3):
+        image = np.asarray(Image.open(out / "pool02" / f"frame{frame:04d}.png"))
+        assert image.shape == (SIZE, SIZE) and set(np.unique(image)) <= {0, 255}
+    assert (out / "proposals.csv").read_text().splitlines()[1].startswith('2,1,"model tiny-run",')
+    # Bad input: one plain line, exit status 2.
+    assert main(["propose", "--experiment", "tiny", "--pool", "2", "--frames", "99", "--out", str(out)]) == 2
+    assert "there is no frame 99" in capsys.readouterr().err
+
+
+def test_cli_interpolate_writes_the_frames_between_keyframes(roots, tmp_path, capsys):
+    from PIL import Image
+
+    from blasto.cli.main import main
+    from blasto.masks import decode_lab_mask
+
+    experiment = tiny_experiment(size=SIZE, frames=6, every=5)      # keyframes 0 and 5
+    experiment.write_mask(1, 0, disc(SIZE, (16, 16), 5))
+    experiment.write_mask(1, 5, disc(SIZE, (16, 16), 10))
+    out = tmp_path / "between"
+    assert main(["interpolate", "--experiment", "tiny", "--pool", "1", "--out", str(out)]) == 0
+    assert "keyframes 0, 5" in capsys.readouterr().out
+    radii = [np.sqrt(decode_lab_mask(np.asarray(Image.open(out / "pool01" / f"frame{f:04d}.png"))).sum() / np.pi)
+             for f in (1, 2, 3, 4)]
+    assert np.allclose(radii, [6, 7, 8, 9], atol=0.6)
+    experiment.delete_mask(2, 5)
+    assert main(["interpolate", "--experiment", "tiny", "--pool", "2", "--out", str(out)]) == 2
+    assert "needs two keyframes" in capsys.readouterr().err
