@@ -230,3 +230,17 @@ def test_cli_interpolate_writes_the_frames_between_keyframes(roots, tmp_path, ca
     experiment.delete_mask(2, 5)
     assert main(["interpolate", "--experiment", "tiny", "--pool", "2", "--out", str(out)]) == 2
     assert "needs two keyframes" in capsys.readouterr().err
+
+
+def test_cli_train_from_model_is_the_retrain_buttons_twin(roots, tiny_model, capsys):
+    from blasto.cli.main import main
+    from blasto.train.runs import list_runs
+
+    tiny_experiment(size=SIZE)
+    assert main(["train", "--experiment", "tiny", "--from-model", "tiny-run", "--epochs", "1",
+                 "--steps-per-epoch", "1", "--precision", "float32", "--quiet"]) == 0
+    assert "run folder:" in capsys.readouterr().out
+    (run,) = [r for r in list_runs() if r.name != "tiny-run"]
+    config = run.config
+    assert config.initial_model.endswith("best.keras") and config.start_filters == 4
+    assert config.learning_rate == 1e-4 and config.epochs == 1
