@@ -47,6 +47,8 @@ def parse_args(argv=None):
                         help="most doubtful frames corrected per training pool before retraining")
     parser.add_argument("--epochs", type=int, help="retraining epochs (default: the Retrain button's)")
     parser.add_argument("--steps", type=int, help="retraining steps per epoch (default: the button's)")
+    parser.add_argument("--batch-size", type=int, help="retraining batch size (default: the button's)")
+    parser.add_argument("--learning-rate", type=float, help="retraining rate (default: the button's)")
     parser.add_argument("--pools", type=int, nargs="+", help="pools to score (default: validation pools)")
     return parser.parse_args(argv)
 
@@ -172,16 +174,20 @@ def run(args, root: Path) -> int:
             corrected += 1
     print(f"ranked the training pools' frames by doubt and corrected {corrected} "
           f"({args.corrections} per pool) in {time.perf_counter() - t0:.1f} s")
-    options = {k: v for k, v in (("epochs", args.epochs), ("steps_per_epoch", args.steps)) if v}
+    options = {k: v for k, v in (("epochs", args.epochs), ("steps_per_epoch", args.steps),
+                                 ("batch_size", args.batch_size), ("learning_rate", args.learning_rate)) if v}
     t0 = time.perf_counter()
     run = start_retrain(experiment, model=demo, **options)
-    while run.reload().status.state in ("starting", "running") or run.active:
+    while True:  # a fresh view each time: a Run caches what it read
+        run = run.reload()
+        if run.status.state not in ("starting", "running") and not run.active:
+            break
         time.sleep(0.5)
     seconds = time.perf_counter() - t0
-    run = run.reload()
     status, best = run.status, run.best
     print(f"retrain round ({options.get('epochs', RETRAIN_EPOCHS)} epochs x "
           f"{options.get('steps_per_epoch', RETRAIN_STEPS_PER_EPOCH)} steps, batch {run.config.batch_size}, "
+          f"rate {run.config.learning_rate:g}, "
           f"{status.precision}): {status.label} in {seconds:.1f} s from start to finished "
           f"(training {status.elapsed_s or 0:.1f} s); best val Dice {best.val_dice:.4f} at epoch {best.epoch}"
           if best else f"retrain round: {status.label} ({status.error}) in {seconds:.1f} s")

@@ -156,8 +156,9 @@ def wait_until_done(run, timeout=240):
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if run.reload().status.state not in ("starting", "running") and not run.active:
-            return run.reload()
+        run = run.reload()  # a fresh view each time: a Run caches what it read
+        if run.status.state not in ("starting", "running") and not run.active:
+            return run
         time.sleep(0.5)
     raise AssertionError(f"run {run.name} still going after {timeout} s: {run.status}")
 
