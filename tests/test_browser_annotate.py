@@ -158,9 +158,10 @@ def test_two_tabs_do_not_overwrite_each_other(app, browser):
             open_frame(tab, app.url, 3, 7)
             tabs.append(tab)
         first, second = tabs
+        # Both draw; the first saves; the second's save finds the first's mask on disk.
+        trace(second, [(300, 300), (400, 300), (400, 400), (300, 400)])
         trace(first, SQUARE)
         save(first)
-        trace(second, [(300, 300), (400, 300), (400, 400), (300, 400)])
         tool(second, "Save mask")
         settle(second)
         second.get_by_text("saved in another tab").first.wait_for()
@@ -178,7 +179,7 @@ def test_propose_erase_save_reload(app, page):
     if not (app.models / "demo").is_dir():
         pytest.skip("no shipped demo model")
     open_frame(page, app.url, 4, 7)
-    button(page, "Propose")
+    page.get_by_role("button", name="Propose", exact=True).first.click()
     page.get_by_text("Unsaved strokes").wait_for(timeout=120_000)
     settle(page)
     tool(page, "Brush")
