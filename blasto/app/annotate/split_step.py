@@ -60,7 +60,8 @@ def import_section(experiment):
     upload = st.file_uploader("…or a zip of that folder", type=["zip"], key="import_zip")
     if upload is not None and st.button("Import the zip", key="import_zip_go"):
         with report_errors():
-            show_report(labdata.import_lab_zip(experiment, upload.getvalue(), replace=replace))
+            show_report(labdata.import_lab_zip(experiment, upload.getvalue(), replace=replace,
+                                                name=upload.name))
 
 
 def export_section(experiment):
