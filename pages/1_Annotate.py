@@ -14,7 +14,7 @@ from blasto.app.annotate.draw_step import leave_visit, step_draw
 from blasto.app.annotate.prepare_steps import step_clean, step_crop
 from blasto.app.annotate.split_step import new_experiment_form, step_split
 from blasto.app.annotate.state import STEPS, Keys, apply_pending, state
-from blasto.app.common import open_page, report_errors
+from blasto.app.common import open_page, report_errors, run_page
 
 ss = st.session_state
 
@@ -61,4 +61,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_page(main, title="Annotate")

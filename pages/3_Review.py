@@ -13,7 +13,7 @@ import dataclasses
 import numpy as np
 import streamlit as st
 
-from blasto.app.common import open_page, report_errors
+from blasto.app.common import open_page, report_errors, run_page
 from blasto.app.review import (
     Keys, Look, Manual, cache_stamp, grid_clicked, jump_clicked, pool_masks_and_table, pool_table,
     run_prediction, viewer,
@@ -257,4 +257,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_page(main, title="Review")
