@@ -24,6 +24,8 @@ COMMANDS = {
     "clean": "clean",
     "import-masks": "import_masks",
     "export-masks": "export_masks",
+    "propose": "propose",
+    "interpolate": "interpolate",
     "train": "train",
     "runs": "runs",
     "stop": "stop",
