@@ -27,6 +27,8 @@ COMMANDS = {
     "stop": "stop",
     "evaluate": "evaluate",
     "predict": "predict",
+    "events": "events",
+    "report": "report",
 }
 
 
