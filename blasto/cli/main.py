@@ -31,6 +31,8 @@ COMMANDS = {
     "stop": "stop",
     "evaluate": "evaluate",
     "predict": "predict",
+    "events": "events",
+    "report": "report",
 }
 
 
