@@ -27,6 +27,8 @@ COMMANDS = {
     "stop": "stop",
     "evaluate": "evaluate",
     "predict": "predict",
+    "batch": "batch",
+    "export-model": "export_model",
 }
 
 
