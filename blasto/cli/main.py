@@ -33,6 +33,8 @@ COMMANDS = {
     "predict": "predict",
     "events": "events",
     "report": "report",
+    "batch": "batch",
+    "export-model": "export_model",
 }
 
 

@@ -7,7 +7,9 @@ to ``--out``::
                               and each frame's collapse (number, 0 outside) and event (start/bottom/recovery)
     events.csv                one row per collapse (blasto.review.events), summary.csv one row per pool
     masks/pool01/frame0000.png   the measured mask of every frame, lab PNG (black = cell)
-      (or masks/pool01.tif with --masks tiff: one stack per pool, black = cell)
+      (or masks/pool01.tif with --masks tiff: one stack per pool, black = cell;
+       or masks/pool01.ome.tif with --masks ome-tiff: OME-TIFF TYX, 255 = cell, pixel size
+       and frame interval in its metadata, for Fiji and napari)
     overlay/pool01.mp4        the pool movie with the mask outlined (H.264, plays in browsers)
 """
 
@@ -24,6 +26,7 @@ from blasto.model.files import model_id, resolve_model
 from blasto.model.inference import PRECISIONS
 from blasto.review.events import EventSettings
 from blasto.review.areas import KEEP_CHOICES, PostProcessing
+from blasto.review.exports import pool_pixel_size_um, write_ome_masks
 from blasto.review.predictions import predict_pools
 from blasto.store import atomic
 from blasto.store.experiment import open_experiment
@@ -65,8 +68,9 @@ def post_from(args) -> PostProcessing:
 
 def add_arguments(parser):
     add_measure_arguments(parser)
-    parser.add_argument("--masks", choices=("png", "tiff", "none"), default="png",
-                        help="write masks as PNG per frame, a TIFF stack per pool, or not at all")
+    parser.add_argument("--masks", choices=("png", "tiff", "ome-tiff", "none"), default="png",
+                        help="write masks as PNG per frame, a TIFF stack per pool (black = cell), "
+                             "an OME-TIFF per pool (255 = cell, with pixel size), or not at all")
     parser.add_argument("--no-movie", action="store_true", help="do not write overlay MP4s")
     parser.add_argument("--fps", type=float, default=8.0, help="overlay movie frame rate (default 8)")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for the results")
@@ -116,6 +120,10 @@ def run(args) -> int:
                 atomic.write_png(out / "masks" / f"pool{pool:02d}" / f"frame{frame:04d}.png", encode_lab_mask(mask))
         elif args.masks == "tiff":
             atomic.write_tiff(out / "masks" / f"pool{pool:02d}.tif", encode_lab_mask(masks))
+        elif args.masks == "ome-tiff":
+            write_ome_masks(out / "masks" / f"pool{pool:02d}.ome.tif", masks,
+                            pixel_size_um=pool_pixel_size_um(experiment.manifest, pool),
+                            frame_interval_s=experiment.manifest.frame_interval_s)
         if not args.no_movie:
             movie = overlay_movie(experiment.read_pool_movie(pool), masks, style="outline", scale=2)
             write_mp4(out / "overlay" / f"pool{pool:02d}.mp4", movie, fps=args.fps)
