@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from blasto.app.common import open_page, report_errors
+from blasto.app.common import open_page, report_errors, run_page
 from blasto.app.player import MAX_FPS
 from blasto.app.review import (
     Keys, Look, Manual, cache_stamp, event_clicked, event_detection, grid_clicked, jump_clicked,
@@ -397,4 +397,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_page(main, title="Review")

@@ -157,7 +157,24 @@ def _build_models(config: TrainConfig, train_frames, *, mixed_precision: bool):
                    dropout=config.dropout)
     model = build_unet(**options, mixed_precision=mixed_precision,
                        **init_options(config, train_frames.masks))
+    if config.initial_model:
+        copy_weights(config.initial_model, model, start_filters=config.start_filters)
     return model, build_unet(**options)
+
+
+def copy_weights(source, model, *, start_filters=None) -> None:
+    """Give ``model`` the weights of the saved model ``source`` (file or folder), or
+    :class:`TrainingError` when their layers differ (say ``start_filters`` of the run)."""
+    from blasto.model.files import load_model
+
+    weights = load_model(source).get_weights()
+    shapes = [tuple(w.shape) for w in weights]
+    if shapes != [tuple(w.shape) for w in model.get_weights()]:
+        filters = f" with {start_filters} start filters" if start_filters else ""
+        raise TrainingError(f"{source}: this model's layers differ from the U-Net this run "
+                            f"builds{filters}, so training cannot start from its weights "
+                            f"(its first layer has {shapes[0][-1] if shapes else 0} filters).")
+    model.set_weights(weights)
 
 
 def _resolve_precision(config: TrainConfig, run: Run, status: RunStatus) -> bool:
