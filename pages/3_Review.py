@@ -217,7 +217,7 @@ def events_section(pool, pool_events, settings) -> None:
     m1, m2, m3 = st.columns(3)
     m1.metric("Collapses", len(collapses))
     unit = UNIT_LABELS.get(pool_events.unit, pool_events.unit).removeprefix("area (").removesuffix(")")
-    m2.metric(f"Expansion rate ({unit} per h)", f"{rate:,.0f}" if rate is not None else "–",
+    m2.metric("Expansion rate", f"{rate:,.0f} {unit}/h" if rate is not None else "–",
               help="Area gained per hour on the rising parts of the curve.")
     m3.metric("Maximum expansion", f"{peak:.1f} h" if peak is not None else
               (f"frame {pool_events.max_expansion_frame}" if pool_events.max_expansion_frame is not None else "–"))
@@ -309,10 +309,11 @@ def plate_report(experiment, model_path, model_name, settings, post, where) -> N
             with report_errors(), st.spinner("Writing the plate report…"):
                 out = experiment.path / "reports" / model_name
                 page = write_report(experiment, model_path, out, settings=settings, post=post)
-                ss["review_report_zip"] = (str(page), zip_folder(Path(page).parent))
+                ss["review_report_zip"] = (str(out), str(page), zip_folder(Path(page).parent))
+                st.rerun()  # the report predicted every pool: show them all
         made = ss.get("review_report_zip")
-        if made:
-            page, data = made
+        if made and made[0] == str(experiment.path / "reports" / model_name):
+            _, page, data = made
             st.download_button("Download the plate report (zip)", data=data, mime="application/zip",
                                file_name=f"{experiment.name}-{model_name}-report.zip", on_click="ignore",
                                width="stretch")
