@@ -22,7 +22,7 @@ import streamlit as st
 from blasto.app.common import open_page, report_errors, run_page
 from blasto.app.player import MAX_FPS
 from blasto.app.review import (
-    Keys, Look, Manual, cache_stamp, event_clicked, event_detection, grid_clicked, jump_clicked,
+    Keys, Look, Manual, cache_stamp, event_clicked, event_detection, grid_clicked, jump_clicked, model_warning,
     plate_events, pool_masks_and_table, pool_table, run_prediction, viewer,
 )
 from blasto.masks import THRESHOLD
@@ -47,9 +47,9 @@ def choose_model(experiment, models, sidebar):
                               format_func=lambda m: m.describe(), key=f"review_model_{experiment.name}",
                               help="Name (experiment trained on, validation Dice, date, size). The default "
                                    "is the best run trained on this experiment, else the demo model.")
-    if entry.experiment and entry.experiment != experiment.name:
-        sidebar.warning(f"{entry.name} was trained on experiment {entry.experiment!r}, not on "
-                        f"{experiment.name!r}: its masks may not fit these pools.", icon=":material/warning:")
+    warning = model_warning(entry, experiment.name)
+    if warning:
+        sidebar.warning(warning, icon=":material/warning:")
     elif not entry.experiment:
         sidebar.caption(f"{entry.name}: the experiment it was trained on is not recorded.")
     return entry

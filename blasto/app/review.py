@@ -58,6 +58,24 @@ class Manual:
     manual_unit: str
 
 
+def model_warning(entry, experiment_name: str) -> str | None:
+    """The picker's warning for a model trained on another experiment (None when it fits).
+
+    >>> import datetime, pathlib
+    >>> from blasto.model.files import ModelEntry
+    >>> other = ModelEntry("run-1", pathlib.Path("run-1"), pathlib.Path("run-1/best.keras"), "plate2", 0.9,
+    ...                    datetime.datetime(2026, 12, 1), 1)
+    >>> model_warning(other, "plate1")
+    "run-1 was trained on experiment 'plate2', not on 'plate1': its masks may not fit these pools."
+    >>> model_warning(other, "plate2") is None
+    True
+    """
+    if entry.experiment and entry.experiment != experiment_name:
+        return (f"{entry.name} was trained on experiment {entry.experiment!r}, not on {experiment_name!r}: "
+                "its masks may not fit these pools.")
+    return None
+
+
 # -- cached computations (keyed by plain values; the cache file's mtime invalidates) ----------
 @st.cache_resource(max_entries=2, show_spinner=False)
 def load_predictor(model_path: str, stamp: int):
