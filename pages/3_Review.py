@@ -22,7 +22,7 @@ import streamlit as st
 from blasto.app.common import open_page, report_errors, run_page
 from blasto.app.player import MAX_FPS
 from blasto.app.review import (
-    Keys, Look, Manual, cache_stamp, event_clicked, event_detection, grid_clicked, jump_clicked,
+    Keys, Look, Manual, cache_stamp, event_clicked, event_detection, grid_clicked, jump_clicked, model_warning,
     plate_events, pool_masks_and_table, pool_table, run_prediction, viewer,
 )
 from blasto.masks import THRESHOLD
@@ -47,9 +47,9 @@ def choose_model(experiment, models, sidebar):
                               format_func=lambda m: m.describe(), key=f"review_model_{experiment.name}",
                               help="Name (experiment trained on, validation Dice, date, size). The default "
                                    "is the best run trained on this experiment, else the demo model.")
-    if entry.experiment and entry.experiment != experiment.name:
-        sidebar.warning(f"{entry.name} was trained on experiment {entry.experiment!r}, not on "
-                        f"{experiment.name!r}: its masks may not fit these pools.", icon=":material/warning:")
+    warning = model_warning(entry, experiment.name)
+    if warning:
+        sidebar.warning(warning, icon=":material/warning:")
     elif not entry.experiment:
         sidebar.caption(f"{entry.name}: the experiment it was trained on is not recorded.")
     return entry
@@ -216,8 +216,9 @@ def events_section(pool, pool_events, settings) -> None:
     peak = pool_events.max_expansion_hours
     m1, m2, m3 = st.columns(3)
     m1.metric("Collapses", len(collapses))
-    m2.metric("Expansion rate (per h)", f"{rate:,.0f}" if rate is not None else "–",
-              help="Area gained per hour on the rising parts of the curve, in the chart's unit.")
+    unit = UNIT_LABELS.get(pool_events.unit, pool_events.unit).removeprefix("area (").removesuffix(")")
+    m2.metric("Expansion rate", f"{rate:,.0f} {unit}/h" if rate is not None else "–",
+              help="Area gained per hour on the rising parts of the curve.")
     m3.metric("Maximum expansion", f"{peak:.1f} h" if peak is not None else
               (f"frame {pool_events.max_expansion_frame}" if pool_events.max_expansion_frame is not None else "–"))
     st.caption(f"A collapse: the area drops at least {settings.drop_percent:g} % below its running peak "
@@ -232,11 +233,11 @@ def events_section(pool, pool_events, settings) -> None:
         "depth (%)": [c.depth_percent for c in collapses],
         "bottom frame": [c.bottom_frame for c in collapses],
         "recovered at frame": [c.recovery_frame for c in collapses],
-        "recovery (h)": [c.recovery_hours for c in collapses],
+        "hours to recover": [c.hours_to_recover for c in collapses],
     }, index=pd.RangeIndex(1, len(collapses) + 1, name="collapse"))
     rows["recovered at frame"] = rows["recovered at frame"].astype("Int64")
     st.dataframe(rows.style.format({"start (h)": "{:.2f}", "depth (%)": "{:.0f}",
-                                    "recovery (h)": lambda v: "not recovered" if pd.isna(v) else f"{v:.2f}"}),
+                                    "hours to recover": lambda v: "not recovered" if pd.isna(v) else f"{v:.2f}"}),
                  key=Keys.EVENT, on_select=lambda: event_clicked([c.start_frame for c in collapses]),
                  selection_mode="single-row", width="stretch", height=min(300, 38 + 35 * len(rows)))
     st.caption("Click a row to show its collapse in the movie.")
@@ -289,15 +290,14 @@ def exports(experiment, pool, movie, masks, curves, model_path, model_name, post
         f1, f2 = st.columns([1, 2])
         f1.download_button(
             f"Events CSV ({sum(len(e.collapses) for e in events.values())} collapses)",
-            data=lambda: pd.concat([event_detection.events_table(events[p]) for p in sorted(events)],
-                                   ignore_index=True).to_csv(index=False),
+            data=lambda: event_detection.events_table([events[p] for p in sorted(events)]).to_csv(index=False),
             file_name=f"{experiment.name}-{model_name}-events.csv", mime="text/csv", on_click="ignore",
             width="stretch")
-        plate_report(experiment, model_path, model_name, settings, f2)
+        plate_report(experiment, model_path, model_name, settings, post, f2)
     st.caption(f"{post.describe()} · model {model_name}. Movies carry each frame's number and time.")
 
 
-def plate_report(experiment, model_path, model_name, settings, where) -> None:
+def plate_report(experiment, model_path, model_name, settings, post, where) -> None:
     """Write the plate report (HTML and PNG figures) with the experiment; offer it as a zip."""
     try:
         from blasto.review.report import write_report
@@ -308,11 +308,12 @@ def plate_report(experiment, model_path, model_name, settings, where) -> None:
         if st.button("Plate report (HTML + figures)", key="review_report", width="stretch"):
             with report_errors(), st.spinner("Writing the plate report…"):
                 out = experiment.path / "reports" / model_name
-                page = write_report(experiment, model_path, out, settings=settings)
-                ss["review_report_zip"] = (str(page), zip_folder(Path(page).parent))
+                page = write_report(experiment, model_path, out, settings=settings, post=post)
+                ss["review_report_zip"] = (str(out), str(page), zip_folder(Path(page).parent))
+                st.rerun()  # the report predicted every pool: show them all
         made = ss.get("review_report_zip")
-        if made:
-            page, data = made
+        if made and made[0] == str(experiment.path / "reports" / model_name):
+            _, page, data = made
             st.download_button("Download the plate report (zip)", data=data, mime="application/zip",
                                file_name=f"{experiment.name}-{model_name}-report.zip", on_click="ignore",
                                width="stretch")
@@ -376,10 +377,8 @@ def main():
     result = agreement(table[manual.unit].to_numpy(), measurements) if measurements is not None and len(measurements) else None
     curves = plate_curves(experiment, cached, pool, table, model_path, post_key)
     events = {}
-    if settings is not None:
-        with report_errors():
-            events = plate_events(experiment, curves, unit=manual.unit if table[manual.unit].notna().any()
-                                  else "area_px", settings=settings)
+    with report_errors():
+        events = plate_events(experiment, curves, model_path=model_path, post_key=post_key, settings=settings)
     shown_events = events.get(pool)
     with viewer_slot:
         viewer(experiment, pool, movie, masks, table, look, manual,

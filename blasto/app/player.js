@@ -52,6 +52,7 @@ function formatHours(h) {
 class Player {
   constructor(root) {
     this.root = el("div", { class: "bp", tabindex: "0", "data-frame": "0", "data-shown": "0", "data-playing": "false" });
+    this.root.player = this; // for tests and benches: the chart geometry and the data
     root.appendChild(this.root);
     this.data = null;
     this.frame = 0;

@@ -4,6 +4,7 @@ viewer (blasto.app.player plays the movie in the browser)."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import streamlit as st
@@ -13,7 +14,7 @@ from blasto.model.files import model_file, model_id
 from blasto.model.inference import Predictor
 from blasto.review import charts, overlay
 from blasto.review import predictions as predict
-from blasto.review.areas import PostProcessing
+from blasto.review.areas import PostProcessing, masks_from_probabilities
 from blasto.store.experiment import Experiment
 
 try:
@@ -55,6 +56,24 @@ class Manual:
     normalised: bool
     unit: str
     manual_unit: str
+
+
+def model_warning(entry, experiment_name: str) -> str | None:
+    """The picker's warning for a model trained on another experiment (None when it fits).
+
+    >>> import datetime, pathlib
+    >>> from blasto.model.files import ModelEntry
+    >>> other = ModelEntry("run-1", pathlib.Path("run-1"), pathlib.Path("run-1/best.keras"), "plate2", 0.9,
+    ...                    datetime.datetime(2026, 12, 1), 1)
+    >>> model_warning(other, "plate1")
+    "run-1 was trained on experiment 'plate2', not on 'plate1': its masks may not fit these pools."
+    >>> model_warning(other, "plate2") is None
+    True
+    """
+    if entry.experiment and entry.experiment != experiment_name:
+        return (f"{entry.name} was trained on experiment {entry.experiment!r}, not on {experiment_name!r}: "
+                "its masks may not fit these pools.")
+    return None
 
 
 # -- cached computations (keyed by plain values; the cache file's mtime invalidates) ----------
@@ -108,21 +127,29 @@ def run_prediction(experiment, model_path, pools) -> None:
 
 
 # -- events ---------------------------------------------------------------------------------
-def frame_minutes(experiment) -> float:
-    """Minutes between frames; 1 when unknown (then "minutes" in the settings are frames)."""
-    interval = experiment.manifest.frame_interval_s
-    return float(interval) / 60.0 if interval else 1.0
+@st.cache_data(max_entries=256, show_spinner=False)
+def _pool_events(experiment_path: str, pool: int, model_path: str, post: tuple, stamp: int, settings: tuple):
+    experiment = Experiment(experiment_path)
+    probabilities = predict.read_cached(experiment, model_path, pool)
+    if probabilities is None:
+        return None
+    masks = masks_from_probabilities(probabilities, post=PostProcessing(*post))
+    # The same per-cell detection as the CLI and the plate report, in the pool's best unit.
+    return event_detection.pool_events(experiment, pool, masks, settings=event_detection.EventSettings(*settings))
 
 
-def plate_events(experiment, curves: dict, *, unit: str, settings) -> dict:
-    """Each pool's events (blasto.review.events.PoolEvents) from its area curve, by pool; {}
-    when event detection is not available."""
-    if event_detection is None:
+def plate_events(experiment, pools, *, model_path, post_key, settings) -> dict:
+    """Each predicted pool's events (blasto.review.events.PoolEvents), by pool; {} when event
+    detection is not available. Cached per pool, settings and prediction."""
+    if event_detection is None or settings is None:
         return {}
-    minutes = frame_minutes(experiment)
-    return {pool: event_detection.detect_events(table[unit].to_numpy(float), frame_minutes=minutes, pool=pool,
-                                                settings=settings)
-            for pool, table in sorted(curves.items()) if table is not None}
+    found = {}
+    for pool in sorted(pools):
+        events = _pool_events(str(experiment.path), pool, str(model_path), post_key,
+                              cache_stamp(experiment, model_path, pool), dataclasses.astuple(settings))
+        if events is not None:
+            found[pool] = events
+    return found
 
 
 def event_clicked(rows: list) -> None:

@@ -35,10 +35,8 @@ def pool_results(experiment, pool: int, probabilities, *, post: PostProcessing):
 def export_areas(tables, *, model: str, post: PostProcessing, events: dict | None = None) -> pd.DataFrame:
     """The areas CSV: per-pool area tables with the model and the post-processing on each row.
 
-    With ``events`` (blasto.review.events.PoolEvents by pool), two more columns: ``collapse``,
-    the number (from 1) of the pool's collapse a frame is in (from its start until it
-    recovered, 0 outside), and ``event``: "collapse start", "collapse bottom" or "recovered" on
-    those frames.
+    With ``events`` (blasto.review.events.PoolEvents by pool), the per-frame ``collapse`` and
+    ``event`` columns of blasto.review.events.frame_columns (as in the plate report's CSV).
 
     >>> t = pd.DataFrame({"pool": [1], "frame": [0], "area_px": [5.0]})
     >>> export_areas([t], model="demo", post=PostProcessing()).columns.tolist()
@@ -58,20 +56,12 @@ def export_areas(tables, *, model: str, post: PostProcessing, events: dict | Non
 
 
 def _with_events(table: pd.DataFrame, pool_events) -> pd.DataFrame:
-    table = table.copy()
-    collapse = np.zeros(len(table), int)
-    event = np.full(len(table), "", object)
-    frames = table["frame"].to_numpy()
-    for number, c in enumerate(pool_events.collapses if pool_events is not None else (), start=1):
-        end = c.recovery_frame if c.recovery_frame is not None else frames.max()
-        collapse[(frames >= c.start_frame) & (frames <= end)] = number
-        for frame, name in ((c.start_frame, "collapse start"), (c.bottom_frame, "collapse bottom"),
-                            (c.recovery_frame, "recovered")):
-            if frame is not None:
-                event[frames == frame] = name
-    table["collapse"] = collapse
-    table["event"] = event
-    return table
+    from blasto.review.events import frame_columns
+
+    if pool_events is None:
+        return table
+    columns = frame_columns(pool_events, len(table))
+    return pd.concat([table.reset_index(drop=True), columns[["collapse", "event"]]], axis=1)
 
 
 def guess_manual_unit(measurements: Measurements) -> str:
