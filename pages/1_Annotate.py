@@ -15,7 +15,7 @@ from blasto.app.annotate.editing import leave_all, show_toasts
 from blasto.app.annotate.prepare_steps import step_clean, step_crop
 from blasto.app.annotate.split_step import new_experiment_form, step_split
 from blasto.app.annotate.state import STEPS, Keys, apply_pending, state
-from blasto.app.common import on_leave, open_page, report_errors
+from blasto.app.common import on_leave, open_page, report_errors, run_page
 
 ss = st.session_state
 
@@ -64,4 +64,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_page(main, title="Annotate")

@@ -25,8 +25,11 @@ _SLOT = re.compile(r"^(?:p(\d+)f(\d+)|i(train|validation)(\d+))$")
 
 # -- targets -------------------------------------------------------------------------------------
 def slot_key(slot: Slot) -> str:
-    """>>> slot_key(Slot(pool=2, frame=7)), slot_key(Slot(side="train", frame=3))
-    ('p2f7', 'itrain3')"""
+    """The short key of a mask slot, unique within an experiment.
+
+    >>> slot_key(Slot(pool=2, frame=7)), slot_key(Slot(side="train", frame=3))
+    ('p2f7', 'itrain3')
+    """
     return f"i{slot.side}{slot.frame}" if slot.imported else f"p{slot.pool}f{slot.frame}"
 
 
@@ -35,8 +38,11 @@ def target_of(experiment_name: str, slot: Slot) -> str:
 
 
 def parse_target(target: str) -> tuple[str, Slot]:
-    """>>> parse_target("demo|p2f7")
-    ('demo', Slot(pool=2, frame=7, side=None))"""
+    """The experiment name and slot a drawing surface's target names.
+
+    >>> parse_target("demo|p2f7")
+    ('demo', Slot(pool=2, frame=7, side=None))
+    """
     name, _, key = str(target).rpartition("|")
     match = _SLOT.match(key)
     if not name or not match:
