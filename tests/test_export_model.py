@@ -23,9 +23,12 @@ def tiny_run(roots):
 
 
 def test_export_model_writes_a_package_bioimageio_core_validates(tiny_run, tmp_path, monkeypatch, capsys):
+    # bioimageio.core's Keras adapter writes its KERAS_BACKEND setting (default "torch") into
+    # os.environ, which every later subprocess would inherit: set it here, undone after the test.
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
+    monkeypatch.setenv("BIOIMAGEIO_PERFORM_IO_CHECKS", "false")
     from bioimageio.core import test_model
 
-    monkeypatch.setenv("BIOIMAGEIO_PERFORM_IO_CHECKS", "false")
     out = tmp_path / "tiny.zip"
     assert main(["export-model", str(tiny_run.path), "--format", "bioimageio", "--out", str(out)]) == 0
     assert f"wrote {out}" in capsys.readouterr().out
