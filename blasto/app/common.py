@@ -1,7 +1,6 @@
 """Small Streamlit helpers shared by ``app.py`` and the pages.
 
-Only ``blasto.app`` and the pages import Streamlit; nothing here imports
-``streamlit_drawable_canvas`` (it raises outside ``streamlit run``).
+Only ``blasto.app`` and the pages import Streamlit.
 """
 
 from __future__ import annotations
@@ -20,7 +19,21 @@ CURRENT = "current_experiment"
 EXPERIMENT_SELECT = "experiment_select"
 
 
+#: Session key of the pages' leave hooks: {page title: function run when another page opens}.
+LEAVE_HOOKS = "page_leave_hooks"
+
+
+def on_leave(title: str, hook) -> None:
+    """Run ``hook`` when the user opens another page than ``title`` (e.g. save unsaved work)."""
+    st.session_state.setdefault(LEAVE_HOOKS, {})[title] = hook
+
+
 def page_setup(title: str) -> None:
+    """Start a page: run the other pages' leave hooks (:func:`on_leave`), set its tab title."""
+    for other, hook in list(st.session_state.get(LEAVE_HOOKS, {}).items()):
+        if other != title:
+            with report_errors():
+                hook()
     st.set_page_config(page_title=f"blasto · {title}", page_icon=":material/biotech:", layout="wide")
 
 

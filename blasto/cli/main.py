@@ -24,11 +24,17 @@ COMMANDS = {
     "clean": "clean",
     "import-masks": "import_masks",
     "export-masks": "export_masks",
+    "propose": "propose",
+    "interpolate": "interpolate",
     "train": "train",
     "runs": "runs",
     "stop": "stop",
     "evaluate": "evaluate",
     "predict": "predict",
+    "events": "events",
+    "report": "report",
+    "batch": "batch",
+    "export-model": "export_model",
 }
 
 

@@ -49,6 +49,7 @@ class RunStatus:
     precision: str | None = None
     precision_reason: str | None = None
     optimizer_state_restored: bool | None = None
+    devices: str | None = None  # "one device (...)" or "MirroredStrategy over N devices (...)"
 
     @classmethod
     def starting(cls, config: TrainConfig, run_id: str, *, pid=None) -> "RunStatus":
