@@ -33,7 +33,8 @@ KILL_MOMENTS = sum(KILLS.values())
 
 
 def write_plate(path: Path) -> None:
-    """A 128x128, 20-frame plate: a 4x4 grid of bright round pools with a dark cell each."""
+    """A 128x128, 20-frame plate: a 4x4 grid of bright round pools with a dark cell each, one
+    frame every 10 minutes (predict's collapse events need the interval)."""
     import tifffile
 
     yy, xx = np.mgrid[:128, :128]
@@ -45,7 +46,7 @@ def write_plate(path: Path) -> None:
                 d2 = (yy - 16 - 32 * r) ** 2 + (xx - 16 - 32 * c) ** 2
                 frames[t][d2 < 13 ** 2] = 180
                 frames[t][d2 < (4 + (t + r + c) % 5) ** 2] = 90
-    tifffile.imwrite(path, frames)
+    tifffile.imwrite(path, frames, metadata={"frame_interval_s": 600.0})
 
 
 #: JSON keys holding a clock time (they differ between two runs of the same command).
