@@ -27,7 +27,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 #: Kill moments per command (predict loads TensorFlow in each process: fewer).
-KILLS = {"crop": 3, "clean": 3, "import-masks": 3, "mask-save": 3, "predict": 2}
+KILLS = {"crop": 2, "clean": 2, "import-masks": 3, "mask-save": 3, "predict": 2}
 #: The figures for the README: how many kills the tests below make.
 KILL_MOMENTS = sum(KILLS.values())
 
