@@ -220,3 +220,65 @@ def test_progress_table_counts_per_pool_and_side(roots):
     assert table.loc[1, "next frame"] == "15" and table.loc[1, "left"] == 2
     assert table.loc[3, "annotated"] == 2 and table.loc[3, "next frame"] == "0"
     assert plan.next_frame(experiment, 2) == 0
+
+
+def test_round_1_open_outline_marks_only_its_line():
+    # A free-hand path whose ends did not meet: round 1 drew only its line, so does the replay.
+    path = {"type": "Path", "stroke": "rgb(0, 230, 64)", "strokeWidth": 2,
+            "originX": "left", "originY": "top", "left": 99, "top": 99, "width": 200, "height": 0,
+            "path": [["M", 100, 100], ["L", 300, 100]]}
+    stroke = from_fabric(path, canvas_size=(512, 512), shape=(256, 256))
+    assert stroke.tool == "brush"
+    cell = apply_strokes(EMPTY, [stroke])
+    assert cell[50, 75] and cell.sum() < 3 * 110  # a thin line, about 100 pixels long
+    assert not cell[60:].any() and not cell[:45].any()
+
+
+def test_erase_on_a_saved_base_mask():
+    base = EMPTY.copy()
+    base[40:120, 40:120] = True
+    hole = Stroke("outline", "erase", ((60, 60), (100, 60), (100, 100), (60, 100)))
+    cell = apply_strokes(base, [hole])
+    assert not cell[80, 80] and cell[45, 45] and cell[115, 115]
+    assert base[80, 80]  # the base is not touched
+
+
+def test_proposal_is_one_undo_step_and_saved_png_is_black_cell(roots):
+    from PIL import Image
+
+    experiment = create_experiment("png")
+    fake_pool_movies(experiment, size=256)
+    edit = FrameEdit.open(experiment, Slot(pool=1, frame=15))
+    proposal = np.zeros((256, 256), bool)
+    proposal[20:60, 20:60] = True
+    edit.propose(proposal, "model demo")
+    assert edit.can_undo and edit.undo() and not edit.mask.any() and edit.redo()
+    edit.add_stroke(Stroke("polygon", "add", ((100, 100), (110, 100), (110, 110), (100, 110))))
+    result = edit.save(experiment)
+    changed = int((experiment.read_mask(1, 15) ^ proposal).sum())  # the square and its line
+    assert result.provenance.origin == "model" and 100 <= changed == result.provenance.pixels_changed
+    pixels = np.asarray(Image.open(experiment.mask_path(1, 15)).convert("L"))
+    assert pixels[40, 40] == 0 and pixels[105, 105] == 0 and pixels[200, 200] == 255
+    written = json.loads(experiment.strokes_path(1, 15).read_text())
+    assert written["version"] == 2 and written["provenance"]["origin"] == "model"
+    assert written["provenance"]["pixels_changed"] == changed
+
+
+@pytest.mark.parametrize("resolve, at_mine, at_theirs", [
+    ("mine", True, False), ("theirs", False, True), ("union", True, True)])
+def test_each_resolution_of_a_stale_save(roots, resolve, at_mine, at_theirs):
+    experiment = create_experiment("stale")
+    fake_pool_movies(experiment, size=256)
+    slot = Slot(pool=1, frame=0)
+    first, second = FrameEdit.open(experiment, slot), FrameEdit.open(experiment, slot)
+    first.add_stroke(Stroke("polygon", "add", SQUARE))  # theirs: around (75, 75)
+    first.save(experiment)
+    second.add_stroke(Stroke("polygon", "add", ((150, 150), (200, 150), (200, 200), (150, 200))))
+    with pytest.raises(StaleMaskError):
+        second.save(experiment)
+    second.save(experiment, resolve=resolve)
+    saved = experiment.read_mask(1, 0)
+    assert saved[175, 175] == at_mine and saved[75, 75] == at_theirs
+    assert np.array_equal(second.mask, saved) and not second.dirty
+    second.add_stroke(Stroke("polygon", "add", ((10, 10), (20, 10), (20, 20))))
+    second.save(experiment)  # resolved: no conflict any more

@@ -101,15 +101,33 @@ def overlay_shown(page, x, y):
     return r - b > 40 and g - b > 25
 
 
+def picked(page, label):
+    """The text a Streamlit select box shows now (its value may sit in an input)."""
+    box = page.locator('[data-testid="stSelectbox"]').filter(
+        has=page.get_by_text(label, exact=True)).first
+    return box.evaluate("e => e.innerText + ' ' + "
+                        "Array.from(e.querySelectorAll('input')).map(i => i.value).join(' ')")
+
+
+def pool_progress(page):
+    """(annotated, to annotate) of the pool shown, as the Pool picker counts them."""
+    done, listed = re.search(r"(\d+) of (\d+) done", picked(page, "Pool")).groups()
+    return int(done), int(listed)
+
+
 def test_draw_erase_undo_zoom_and_switch_at_once(app, page):
     open_frame(page, app.url, 2, 7)
     assert saved_mask(app, 2, 7) is None
+    done, listed = pool_progress(page)
     # A free-hand outline, saved: black inside, white outside (the lab's PNG).
     trace(page, SQUARE)
     assert overlay_shown(page, 150, 150) and not overlay_shown(page, 300, 300)
     save(page)
     mask = saved_mask(app, 2, 7)
     assert (mask[52:98, 52:98] == 0).all() and (mask[:47] == 255).all() and (mask[103:] == 255).all()
+    # Progress counts it: frame 7 (not every 15th) is done, so it is on the list now.
+    assert pool_progress(page) == (done + 1, listed + 1)
+    assert picked(page, "Frame").strip().endswith("Frame 7 (1 h 10 min) · done")
     # Erase with the brush, then undo it (Ctrl+Z): the square is whole again.
     tool(page, "Brush")
     tool(page, "Erase")
