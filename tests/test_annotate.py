@@ -1,182 +1,180 @@
-"""Canvas drawings -> masks, the editing visit (undo/redo/clear/save), frames to annotate."""
+"""Strokes -> masks, the editing of one mask (undo/redo, proposals, provenance, two tabs),
+frames to annotate."""
 
 import json
 
 import numpy as np
 import pytest
 
-from blasto.annotate import plan, strokes
-from blasto.annotate.edit import MASK_RGB, FrameEdit, overlay, read_strokes, rebuild_mask
-from blasto.annotate.strokes import apply_objects, object_kind, object_points, tool_style
+from blasto.annotate import plan
+from blasto.annotate.edit import (MASK_RGB, FrameEdit, Slot, StaleMaskError, overlay,
+                                  read_provenance, read_strokes, rebuild_mask)
+from blasto.annotate.strokes import Stroke, apply_strokes, from_fabric, object_points
 from blasto.errors import MaskError
 from blasto.store.experiment import create_experiment
 from synthetic import set_pools
 
-
-def path_object(points, *, tool="outline", mode="add", brush_size=20, curved=False):
-    """A fabric Path as the canvas reports it (origin at the centre of its box)."""
-    style = tool_style(tool, mode=mode, brush_size=brush_size)
-    points = np.asarray(points, float)
-    commands = [["M", *points[0]]]
-    for previous, point in zip(points[:-1], points[1:]):
-        if curved:  # fabric's pencil: quadratic curves through midpoints
-            middle = (previous + point) / 2
-            commands.append(["Q", *previous, *middle])
-        else:
-            commands.append(["L", *point])
-    low, high = points.min(axis=0), points.max(axis=0)
-    return {"type": "Path", "originX": "center", "originY": "center",
-            "left": float((low[0] + high[0]) / 2), "top": float((low[1] + high[1]) / 2),
-            "width": float(high[0] - low[0]), "height": float(high[1] - low[1]),
-            "scaleX": 1, "scaleY": 1, "angle": 0, "fill": None,
-            "stroke": style["stroke_color"], "strokeWidth": style["stroke_width"],
-            "path": commands}
-
-
-def polygon_object(points, *, mode="add"):
-    style = tool_style("polygon", mode=mode)
-    points = np.asarray(points, float)
-    low, high = points.min(axis=0), points.max(axis=0)
-    return {"type": "Polygon", "originX": "center", "originY": "center",
-            "left": float((low[0] + high[0]) / 2), "top": float((low[1] + high[1]) / 2),
-            "width": float(high[0] - low[0]), "height": float(high[1] - low[1]),
-            "scaleX": 1, "scaleY": 1, "angle": 0, "fill": style["fill_color"],
-            "stroke": style["stroke_color"], "strokeWidth": style["stroke_width"],
-            "points": [{"x": float(x), "y": float(y)} for x, y in points]}
-
-
-SQUARE = [(100, 100), (200, 100), (200, 200), (100, 200), (100, 106)]  # canvas px, nearly closed
-CANVAS = (512, 512)
 EMPTY = np.zeros((256, 256), bool)
+SQUARE = ((50, 50), (100, 50), (100, 100), (50, 100))  # image pixels
 
 
-def test_tool_styles_round_trip_through_object_kind():
-    for tool in strokes.TOOLS:
-        for mode in strokes.MODES:
-            style = tool_style(tool, mode=mode)
-            obj = {"type": "Polygon" if style["drawing_mode"] == "polygon" else "Path",
-                   "stroke": style["stroke_color"]}
-            assert object_kind(obj) == (tool, mode)
-    with pytest.raises(MaskError, match="tool"):
-        tool_style("lasso")
-    with pytest.raises(MaskError, match="Rect"):
-        object_kind({"type": "Rect", "stroke": "rgb(0, 230, 64)"})
-
-
-def test_closed_outline_fills_its_inside_at_half_resolution():
-    cell = apply_objects(EMPTY, [path_object(SQUARE)], canvas_size=CANVAS)
-    # Canvas 512 shows the 256 frame at 2x: the square covers mask pixels 50..99.
+def test_outline_closes_and_fills_in_image_pixels():
+    cell = apply_strokes(EMPTY, [Stroke("outline", "add", SQUARE)])
     assert cell[50:100, 50:100].all()
-    assert cell[50, 75] and cell[75, 50]  # the traced line itself is cell
-    assert not cell[:47].any() and not cell[103:].any()
-    assert not cell[:, :47].any() and not cell[:, 103:].any()
-    assert 2500 <= cell.sum() <= 2500 + 4 * 100 * 1.5
-    # fabric's pencil draws curves through the midpoints (corners come out round).
-    curved = apply_objects(EMPTY, [path_object(SQUARE, curved=True)], canvas_size=CANVAS)
-    assert curved[60:90, 60:90].all() and not curved[:47].any() and not curved[103:].any()
+    assert not cell[:48].any() and not cell[102:].any()
+    assert not cell[:, :48].any() and not cell[:, 102:].any()
 
 
-def test_open_outline_only_marks_its_line():
-    line = [(100, 100), (300, 100), (300, 300)]
-    cell = apply_objects(EMPTY, [path_object(line)], canvas_size=CANVAS)
-    assert cell[50, 100] and cell[100, 150]
-    assert not cell[70, 120]  # inside the would-be triangle: not filled
-    assert cell.sum() < 500
-
-
-def test_brush_paints_a_band_of_its_width():
-    cell = apply_objects(EMPTY, [path_object([(100, 200), (400, 200)], tool="brush", brush_size=40)],
-                         canvas_size=CANVAS)
-    # 40 canvas px = 20 mask px wide, centred on row 99.5.
-    column = cell[:, 120]
-    assert column.sum() in (20, 21)
-    assert column[90:110].all()
+def test_brush_band_and_erase_in_drawing_order():
+    band = Stroke("brush", "add", ((50, 100), (200, 100)), size=20)
+    cell = apply_strokes(EMPTY, [band])
+    assert cell[:, 120].sum() in (20, 21) and cell[90:110, 120].all()
     assert cell[99, 50 - 9] and not cell[99, 50 - 12]  # round cap
+    hole = Stroke("polygon", "erase", ((100, 80), (140, 80), (140, 120), (100, 120)))
+    cell = apply_strokes(EMPTY, [band, hole])
+    assert not cell[100, 120] and cell[100, 90]
+    again = apply_strokes(EMPTY, [band, hole, band])  # napari-style: the last stroke decides
+    assert again[100, 120]
 
 
-def test_polygon_and_erase_apply_in_drawing_order():
-    square = polygon_object([(0, 0), (256, 0), (256, 256), (0, 256)])
-    hole = polygon_object([(64, 64), (192, 64), (192, 192), (64, 192)], mode="erase")
-    cell = apply_objects(EMPTY, [square, hole], canvas_size=CANVAS)
-    assert cell[5, 5] and cell[120, 120]
-    assert not cell[64, 64] and not cell[40, 40]
-    # Painting cell again after the erase wins: napari-style, last stroke decides.
-    again = apply_objects(EMPTY, [square, hole, square], canvas_size=CANVAS)
-    assert again[:120, :120].all()
+def test_bad_strokes_are_refused():
+    with pytest.raises(MaskError, match="tool"):
+        Stroke("lasso", "add", ((1, 1),))
+    with pytest.raises(MaskError, match="stroke"):
+        Stroke.from_dict({"tool": "brush", "points": "nonsense"})
 
 
-def test_erase_strokes_remove_part_of_a_saved_base_mask():
-    base = np.zeros((256, 256), bool)
-    base[50:150, 50:150] = True
-    eraser = path_object([(100, 200), (300, 200)], tool="brush", mode="erase", brush_size=20)
-    cell = apply_objects(base, [eraser], canvas_size=CANVAS)
-    assert not cell[99, 75] and cell[60, 75] and cell[140, 75]
-    assert base[99, 75]  # the base is not changed in place
+def test_round_1_fabric_objects_become_strokes():
+    polygon = {"type": "Polygon", "stroke": "rgb(0, 230, 64)", "strokeWidth": 2,
+               "originX": "center", "originY": "center", "left": 150, "top": 150,
+               "points": [{"x": 100, "y": 100}, {"x": 200, "y": 100}, {"x": 200, "y": 200},
+                          {"x": 100, "y": 200}]}
+    stroke = from_fabric(polygon, canvas_size=(512, 512), shape=(256, 256))
+    assert stroke.tool == "polygon" and stroke.points[0] == (50.0, 50.0)
+    assert apply_strokes(EMPTY, [stroke])[52:98, 52:98].all()
+    assert object_points(dict(polygon, left=250))[:, 0].min() == pytest.approx(200)
 
 
-def test_moved_scaled_and_rotated_objects_land_where_the_canvas_shows_them():
-    square = polygon_object([(100, 100), (200, 100), (200, 200), (100, 200)])
-    moved = dict(square, left=square["left"] + 100)
-    assert object_points(moved)[:, 0].min() == pytest.approx(200)
-    scaled = dict(square, scaleX=2, scaleY=2)
-    assert np.ptp(object_points(scaled)[:, 0]) == pytest.approx(200)
-    rotated = dict(square, angle=45)
-    assert np.ptp(object_points(rotated)[:, 0]) == pytest.approx(100 * np.sqrt(2))
-    left_origin = dict(square, originX="left", originY="top", left=98, top=98)  # stroke 2
-    assert object_points(left_origin).min(axis=0) == pytest.approx([99, 99])
-
-
-def test_frame_edit_undo_redo_clear_and_dirty():
-    base = np.zeros((256, 256), bool)
+def test_frame_edit_undo_redo_clear_and_proposal_is_one_step():
+    base = EMPTY.copy()
     base[0:10, 0:10] = True
-    edit = FrameEdit(pool=1, frame=15, base=base, canvas_size=CANVAS, had_mask=True)
-    first, second = path_object(SQUARE), polygon_object([(300, 300), (400, 300), (400, 400)])
+    edit = FrameEdit(slot=Slot(pool=1, frame=15), base=base, had_mask=True)
     assert not edit.dirty and not edit.can_undo
-    assert edit.update([first, second])  # two strokes in one report: two undo steps
+    edit.add_stroke(Stroke("outline", "add", SQUARE))
     assert edit.dirty and edit.mask[75, 75] and edit.mask[5, 5]
-    revision = edit.revision
-    assert edit.undo() and edit.objects == [first] and edit.revision == revision + 1
-    assert edit.undo() and edit.objects == [] and not edit.dirty
-    assert not edit.undo()
-    assert edit.redo() and edit.objects == [first]
+    proposal = np.zeros_like(base)
+    proposal[150:200, 150:200] = True
+    edit.propose(proposal, "model demo")
+    assert np.array_equal(edit.mask, proposal) and edit.proposal is not None
+    assert edit.undo() and edit.mask[75, 75] and edit.proposal is None
+    assert edit.undo() and not edit.dirty and not edit.undo()
+    assert edit.redo() and edit.mask[75, 75]
     edit.clear()
-    assert not edit.mask.any() and edit.dirty
-    assert edit.undo() and edit.mask[5, 5] and edit.objects == [first]
-    edit.update([first, second])
-    assert not edit.can_redo  # a new stroke drops the redo history
-    assert edit.initial_drawing == {"objects": [first, second]}
-    assert not edit.update([first, second])  # an unchanged report is no step
+    assert not edit.mask.any() and edit.undo() and edit.mask[5, 5]
 
 
-def test_frame_edit_save_writes_lab_png_and_strokes(roots):
+def fake_pool_movies(experiment, *, pools=(1, 2, 3), frames=40, size=16):
+    set_pools(experiment, pools, size=size, box=(0, 0, 10, 10))
+    for pool in pools:
+        experiment.write_pool_movie(pool, np.zeros((frames, size, size), np.uint8), cleaned=False)
+    experiment.set_split([1, 2], [3])
+
+
+def test_save_records_provenance_and_replays(roots):
     experiment = create_experiment("annotated")
     fake_pool_movies(experiment, size=256)
-    assert 31 not in plan.frames_to_annotate(experiment, 3)
-    edit = FrameEdit.open(experiment, 3, 31, canvas_size=CANVAS)
-    assert not edit.had_mask and not edit.base.any()
-    edit.update([path_object(SQUARE)])
-    path = edit.save(experiment)
-    assert not edit.dirty
-    from PIL import Image
-
-    png = np.asarray(Image.open(path))
-    assert png.dtype == np.uint8 and png.shape == (256, 256)
-    assert png[75, 75] == 0 and png[10, 10] == 255  # black = cell
-    assert experiment.annotated_frames(3) == [31]
-    assert 31 in plan.frames_to_annotate(experiment, 3)  # annotated, so on the list now
-    strokes = json.loads(experiment.strokes_path(3, 31).read_text())
-    assert len(strokes["visits"]) == 1 and strokes["visits"][0]["canvas"] == [512, 512]
-
-    # A second visit starts from the saved mask; erasing part of it and saving keeps the rest.
-    again = FrameEdit.open(experiment, 3, 31, canvas_size=CANVAS)
-    assert again.had_mask and again.base[75, 75] and not again.objects
-    again.update([path_object([(100, 150), (200, 150)], tool="brush", mode="erase", brush_size=20)])
-    again.save(experiment)
-    saved = experiment.read_mask(3, 31)
-    assert not saved[74, 75] and saved[60, 75] and saved[90, 75]
+    edit = FrameEdit.open(experiment, Slot(pool=3, frame=31))
+    edit.add_stroke(Stroke("outline", "add", SQUARE))
+    result = edit.save(experiment)
+    assert result.provenance.origin == "hand" and not edit.dirty
+    assert experiment.annotated_frames(3) == [31] and 31 in plan.frames_to_annotate(experiment, 3)
+    # A proposal, corrected by an eraser, saved: "proposed by model demo, corrected".
+    again = FrameEdit.open(experiment, Slot(pool=3, frame=31))
+    proposal = np.zeros((256, 256), bool)
+    proposal[100:200, 100:200] = True
+    again.propose(proposal, "model demo")
+    again.add_stroke(Stroke("brush", "erase", ((90, 150), (210, 150)), size=10))
+    saved = again.save(experiment)
+    erased = int((proposal & ~experiment.read_mask(3, 31)).sum())
+    assert erased > 0 and saved.provenance.pixels_changed == erased
+    recorded = read_provenance(experiment, Slot(pool=3, frame=31))
+    assert recorded.origin == "model" and recorded.status == "corrected"
+    assert "proposed by model demo" in recorded.text
     strokes = read_strokes(experiment, 3, 31)
     assert len(strokes["visits"]) == 2
-    assert np.array_equal(rebuild_mask(strokes, EMPTY), saved)
+    assert np.array_equal(rebuild_mask(strokes, EMPTY), experiment.read_mask(3, 31))
+    # Copied and accepted as is: zero pixels changed.
+    copy = FrameEdit.open(experiment, Slot(pool=3, frame=32))
+    copy.propose(proposal, "copy of frame 31")
+    assert copy.save(experiment).provenance.text == "copy of frame 31, accepted"
+
+
+def test_round_1_strokes_file_replays_and_migrates(roots):
+    experiment = create_experiment("old")
+    fake_pool_movies(experiment, size=256)
+    square = {"type": "Polygon", "stroke": "rgb(0, 230, 64)", "strokeWidth": 2,
+              "originX": "center", "originY": "center", "left": 150, "top": 150,
+              "points": [{"x": 100, "y": 100}, {"x": 200, "y": 100}, {"x": 200, "y": 200},
+                         {"x": 100, "y": 200}]}
+    path = experiment.strokes_path(1, 0)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"version": 1, "visits": [
+        {"canvas": [512, 512], "cleared_base": False, "objects": [square]}]}))
+    experiment.write_mask(1, 0, rebuild_mask(read_strokes(experiment, 1, 0), EMPTY))
+    assert experiment.read_mask(1, 0)[75, 75]
+    edit = FrameEdit.open(experiment, Slot(pool=1, frame=0))
+    edit.add_stroke(Stroke("outline", "add", ((150, 150), (200, 150), (200, 200))))
+    edit.save(experiment)
+    written = json.loads(path.read_text())
+    assert written["version"] == 2 and "objects" not in written["visits"][0]
+    assert np.array_equal(rebuild_mask(written, EMPTY), experiment.read_mask(1, 0))
+
+
+def test_second_tab_does_not_overwrite_silently(roots):
+    experiment = create_experiment("tabs")
+    fake_pool_movies(experiment, size=256)
+    slot = Slot(pool=2, frame=5)
+    first, second = FrameEdit.open(experiment, slot), FrameEdit.open(experiment, slot)
+    first.add_stroke(Stroke("polygon", "add", SQUARE))
+    first.save(experiment)
+    second.add_stroke(Stroke("polygon", "add", ((150, 150), (200, 150), (200, 200), (150, 200))))
+    with pytest.raises(StaleMaskError, match="another tab"):
+        second.save(experiment)
+    assert experiment.read_mask(2, 5)[75, 75] and not experiment.read_mask(2, 5)[175, 175]
+    second.save(experiment, resolve="union")
+    both = experiment.read_mask(2, 5)
+    assert both[75, 75] and both[175, 175]
+    # The first tab now is stale in turn: taking theirs adopts the union (one undo step).
+    first.add_stroke(Stroke("brush", "erase", ((75, 60), (75, 90)), size=8))
+    first.save(experiment, resolve="theirs")
+    assert not first.dirty and first.mask[175, 175] and experiment.read_mask(2, 5)[75, 75]
+    first.add_stroke(Stroke("brush", "erase", ((75, 60), (75, 90)), size=8))
+    first.save(experiment)  # no conflict any more
+    assert not experiment.read_mask(2, 5)[75, 75]
+    second.add_stroke(Stroke("polygon", "add", ((10, 10), (20, 10), (20, 20))))
+    second.save(experiment, resolve="mine")
+    assert experiment.read_mask(2, 5)[75, 75]  # mine had it
+
+
+def test_imported_lab_pairs_are_editable_masks(roots):
+    experiment = create_experiment("lab", size=64)
+    image = np.full((64, 64), 90, np.uint8)
+    cell = np.zeros((64, 64), bool)
+    cell[10:30, 10:30] = True
+    experiment.write_imported_pair("train", 1, image, cell)
+    from blasto.annotate.edit import imported_slots
+
+    slots = imported_slots(experiment, "train")
+    assert slots == [Slot(side="train", frame=1)]
+    edit = FrameEdit.open(experiment, slots[0])
+    assert edit.had_mask and np.array_equal(edit.mask, cell)
+    assert slots[0].image(experiment)[0, 0] == 90
+    edit.add_stroke(Stroke("brush", "erase", ((20, 5), (20, 40)), size=4))
+    assert edit.save(experiment).provenance.origin == "saved"
+    _, saved = experiment.imported_pairs("train")[0]
+    assert saved == experiment.imported_mask_path("train", 1)
+    assert not experiment.read_imported_pair(*experiment.imported_pairs("train")[0])[1][20, 20]
+    assert experiment.imported_strokes_path("train", 1).exists()
 
 
 def test_overlay_enlarges_and_tints_the_mask():
@@ -188,13 +186,6 @@ def test_overlay_enlarges_and_tints_the_mask():
     assert tuple(image[10, 10]) == (100, 100, 100)
     assert tuple(image[250, 250]) != (100, 100, 100)
     assert tuple(image[200, 200]) == MASK_RGB  # the edge is opaque
-
-
-def fake_pool_movies(experiment, *, pools=(1, 2, 3), frames=40, size=16):
-    set_pools(experiment, pools, size=size, box=(0, 0, 10, 10))
-    for pool in pools:
-        experiment.write_pool_movie(pool, np.zeros((frames, size, size), np.uint8), cleaned=False)
-    experiment.set_split([1, 2], [3])
 
 
 def test_frames_to_annotate_every_nth_plus_added_minus_removed(roots):

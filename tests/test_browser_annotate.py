@@ -1,5 +1,5 @@
-"""The Annotate page in real Chromium on the demo experiment: draw, save, undo, erase, switch
-frames and pools, and crop/clean/export a plate from the demo movie."""
+"""The Annotate page in real Chromium on the demo experiment: draw, erase, undo, zoom, switch at
+once, two tabs, propose and correct, and crop/clean/export a plate from the demo movie."""
 
 from __future__ import annotations
 
@@ -15,15 +15,15 @@ from conftest import wait_for_app
 
 pytestmark = pytest.mark.browser
 
-CANVAS = '[data-testid="stBidiComponentIsolated"] canvas.upper-canvas'
-# The square traced on the 512 px canvas (2x the 256 px pool frames): canvas 100..200 is
-# mask pixels 50..99.
-SQUARE = [(100, 100), (200, 100), (200, 200), (100, 200), (100, 104)]
+CANVAS = '[data-testid="blasto-canvas-surface"]'
+# The surface shows the 256 px pool frames at 2x (512 px) at zoom 1x: surface 100..200 is mask
+# pixels 50..99.
+SQUARE = [(100, 100), (200, 100), (200, 200), (100, 200)]
 
 
 def settle(page):
-    """Let the canvas report (it waits 200 ms after a stroke) and Streamlit rerun."""
-    time.sleep(0.5)
+    """Let the surface's event reach the server and Streamlit rerun."""
+    time.sleep(0.4)
     wait_for_app(page)
     time.sleep(0.2)
     wait_for_app(page)
@@ -43,34 +43,35 @@ def canvas_origin(page):
     return round(box["x"]), round(box["y"])
 
 
-def trace(page, points):
-    """Draw one stroke through canvas points with the mouse (down, moves, up)."""
+def trace(page, points, *, wait=True):
+    """Draw one stroke through surface points with the mouse (down, moves, up)."""
     x0, y0 = canvas_origin(page)
     page.mouse.move(x0 + points[0][0], y0 + points[0][1])
     page.mouse.down()
     for x, y in points[1:]:
         page.mouse.move(x0 + x, y0 + y, steps=8)
     page.mouse.up()
-    settle(page)
-    page.get_by_text("Unsaved strokes").wait_for()  # the stroke reached the server
+    if wait:
+        settle(page)
+        page.get_by_text("Unsaved strokes").wait_for()
 
 
-def click_polygon(page, points):
-    x0, y0 = canvas_origin(page)
-    for x, y in list(points) + [points[0]]:  # the first corner again closes it
-        page.mouse.click(x0 + x, y0 + y)
-        time.sleep(0.15)
+def tool(page, name):
+    """Click a button of the surface's toolbar (inside its shadow root)."""
+    page.locator(f'[data-testid="blasto-canvas"] button[aria-label="{name}"]').click()
+    time.sleep(0.1)
+
+
+def save(page):
+    tool(page, "Save mask")
     settle(page)
-    page.get_by_text("Unsaved strokes").wait_for()
+    page.get_by_text("Saved.").first.wait_for()
 
 
 def button(page, name):
-    """Click a Streamlit button (not the canvas's own toolbar, which has an Undo too)."""
     page.locator('button[data-testid^="stBaseButton"]').filter(
         has_text=re.compile(f"{name}$")).click()
     settle(page)
-    if name == "Save mask":
-        page.get_by_text("Saved.").first.wait_for()
 
 
 def choose(page, label):
@@ -92,7 +93,7 @@ def saved_mask(app, pool, frame):
 
 
 def overlay_shown(page, x, y):
-    """Whether the canvas shows the mask's yellow tint at canvas point (x, y)."""
+    """Whether the surface shows the mask's yellow tint at surface point (x, y)."""
     page.locator(CANVAS).scroll_into_view_if_needed()
     box = page.locator(CANVAS).bounding_box()
     shot = Image.open(io.BytesIO(page.screenshot(clip=box))).convert("RGB")
@@ -100,91 +101,98 @@ def overlay_shown(page, x, y):
     return r - b > 40 and g - b > 25
 
 
-def progress_cell(page, pool, column):
-    """Text of the progress table's cell for ``pool`` (column 3 = annotated)."""
-    return page.locator(f'[data-testid="stDataFrame"] [data-testid="glide-cell-{column}-{pool - 1}"]'
-                        ).inner_text()
-
-
-def test_draw_save_undo_switch_erase_and_progress(app, page):
-    # Frame 7 of pool 2 has no mask (the demo annotates every 15th frame).
+def test_draw_erase_undo_zoom_and_switch_at_once(app, page):
     open_frame(page, app.url, 2, 7)
     assert saved_mask(app, 2, 7) is None
-    assert progress_cell(page, 2, 3) == "10"
-
-    # A closed free-hand outline, saved: black inside, white outside (the lab's PNG).
+    # A free-hand outline, saved: black inside, white outside (the lab's PNG).
     trace(page, SQUARE)
     assert overlay_shown(page, 150, 150) and not overlay_shown(page, 300, 300)
-    button(page, "Save mask")
+    save(page)
     mask = saved_mask(app, 2, 7)
-    assert mask.shape == (256, 256)
-    assert (mask[52:98, 52:98] == 0).all()
-    assert (mask[:46] == 255).all() and (mask[104:] == 255).all()
-    assert (mask[:, :46] == 255).all() and (mask[:, 104:] == 255).all()
-
-    # Undo removes the last stroke only: a second outline, undone, then a polygon, saved.
-    trace(page, [(300, 300), (400, 300), (400, 400), (300, 400), (300, 304)])
-    assert overlay_shown(page, 350, 350)
-    button(page, "Undo")
-    assert not overlay_shown(page, 350, 350) and overlay_shown(page, 150, 150)
-    choose(page, "Polygon")
-    click_polygon(page, [(300, 100), (400, 100), (400, 200)])
-    button(page, "Save mask")
-    mask = saved_mask(app, 2, 7)
-    assert (mask[175, 175] == 255) and (mask[75, 75] == 0)  # undone / kept
-    assert mask[60, 190] == 0 and mask[90, 160] == 255  # the triangle, above its diagonal
-
-    # Switching frames and coming back shows the saved mask; unsaved strokes are autosaved.
-    choose(page, "Outline")
-    trace(page, [(100, 300), (200, 300), (200, 400), (100, 400), (100, 304)])
-    button(page, "Next")
-    page.get_by_text("Pool 2 · frame 15").first.wait_for()
-    assert saved_mask(app, 2, 7)[175, 75] == 0  # autosaved on leaving
-    pick(page, "Frame", "Frame 30 (5 h 00 min) · done")
-    page.get_by_text("Pool 2 · frame 30").first.wait_for()
-    button(page, "Previous")
-    button(page, "Previous")
-    page.get_by_text("Pool 2 · frame 7").first.wait_for()
-    shown = page.get_by_role("combobox", name="Frame", exact=True).input_value()
-    assert shown == "Frame 7 (1 h 10 min) · done"  # saved, so on the list
-    assert overlay_shown(page, 150, 150) and overlay_shown(page, 150, 350)
-    assert not overlay_shown(page, 450, 450)
-    assert progress_cell(page, 2, 3) == "11"
-
-    # Erase removes part of a saved mask: a wide eraser brush across the top square.
-    choose(page, "Erase")
-    choose(page, "Brush")
-    before = saved_mask(app, 2, 7)
+    assert (mask[52:98, 52:98] == 0).all() and (mask[:47] == 255).all() and (mask[103:] == 255).all()
+    # Erase with the brush, then undo it (Ctrl+Z): the square is whole again.
+    tool(page, "Brush")
+    tool(page, "Erase")
     trace(page, [(60, 150), (240, 150)])
-    assert not overlay_shown(page, 150, 150) and overlay_shown(page, 150, 110)
-    button(page, "Save mask")
-    after = saved_mask(app, 2, 7)
-    assert (after[72:78, 50:100] == 255).all()  # erased band (24 px brush = 12 mask px)
-    assert (after[52:62, 55:95] == 0).all() and (after[88:98, 55:95] == 0).all()  # the rest
-    assert np.array_equal(after[150:], before[150:])
-
-    # A second annotation in another pool updates the progress table.
-    choose(page, "Add cell")
-    choose(page, "Outline")
-    pick(page, "Pool", "Pool 5 · train · 10 of 10 done")
-    page.get_by_text("Pool 5 · frame 0").first.wait_for()
-    page.get_by_text("Frames to annotate").click()
-    page.get_by_label("Open any frame of this pool").fill("20")
-    button(page, "Open")
-    page.get_by_text("Pool 5 · frame 20").first.wait_for()
-    trace(page, SQUARE)
-    button(page, "Save mask")
-    assert saved_mask(app, 5, 20)[75, 75] == 0
-    assert progress_cell(page, 5, 3) == "11"
-    assert progress_cell(page, 2, 3) == "11"
-
-    # Selecting a row of the progress table jumps to that pool (rows are 35 px, under a header).
-    table = page.locator('[data-testid="stDataFrame"]')
-    table.scroll_into_view_if_needed()
-    box = table.bounding_box()
-    page.mouse.click(box["x"] + 15, box["y"] + 35 * 7 + 17)
-    page.get_by_text("Pool 7 · frame 0").first.wait_for()
+    assert not overlay_shown(page, 150, 150)
+    page.keyboard.press("Control+z")
+    settle(page)
+    assert overlay_shown(page, 150, 150)
+    tool(page, "Erase")
+    # Zoom in about the centre of the view with the + key, draw at zoom.
+    tool(page, "Outline")
+    for _ in range(3):
+        page.keyboard.press("=")  # (= is +) 1.25^3 = 1.95x about the centre of the view
+    zoom = 1.25 ** 3
+    # Surface point p shows image pixel 128 + (p - 256) / (2 * zoom).
+    corners = [(256 + 2 * zoom * (x - 128), 256 + 2 * zoom * (y - 128))
+               for x, y in ((150, 150), (170, 150), (170, 170), (150, 170))]
+    trace(page, corners)
+    save(page)
+    mask = saved_mask(app, 2, 7)
+    assert (mask[152:168, 152:168] == 0).all() and mask[145, 160] == 255 and mask[175, 160] == 255
+    page.keyboard.press("0")
+    # No lost strokes: draw and switch frame at once; the stroke is saved on frame 7.
+    trace(page, [(300, 300), (400, 300), (400, 400), (300, 400)], wait=False)
+    page.keyboard.press(".")  # next frame
+    page.get_by_text("Pool 2 · frame 15").first.wait_for()
+    settle(page)
+    assert saved_mask(app, 2, 7)[175, 175] == 0
+    # Undo history survives going back: Ctrl+Z on frame 7 takes the last stroke back.
+    page.keyboard.press(",")
+    page.get_by_text("Pool 2 · frame 7").first.wait_for()
+    settle(page)
+    page.keyboard.press("Control+z")
+    settle(page)
+    assert not overlay_shown(page, 350, 350) and overlay_shown(page, 150, 150)
     assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_two_tabs_do_not_overwrite_each_other(app, browser):
+    tabs = []
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        for _ in range(2):
+            tab = context.new_page()
+            tab.set_default_timeout(30_000)
+            open_frame(tab, app.url, 3, 7)
+            tabs.append(tab)
+        first, second = tabs
+        # Both draw; the first saves; the second's save finds the first's mask on disk.
+        trace(second, [(300, 300), (400, 300), (400, 400), (300, 400)])
+        trace(first, SQUARE)
+        save(first)
+        tool(second, "Save mask")
+        settle(second)
+        second.get_by_text("saved in another tab").first.wait_for()
+        mask = saved_mask(app, 3, 7)
+        assert mask[75, 75] == 0 and mask[175, 175] == 255  # not overwritten
+        button(second, "Merge as union")
+        mask = saved_mask(app, 3, 7)
+        assert mask[75, 75] == 0 and mask[175, 175] == 0
+    finally:
+        context.close()
+
+
+def test_propose_erase_save_reload(app, page):
+    pytest.importorskip("blasto.annotate.propose")
+    if not (app.models / "demo").is_dir():
+        pytest.skip("no shipped demo model")
+    open_frame(page, app.url, 4, 7)
+    page.get_by_role("button", name="Propose", exact=True).first.click()
+    page.get_by_text("Unsaved strokes").wait_for(timeout=120_000)
+    settle(page)
+    tool(page, "Brush")
+    tool(page, "Erase")
+    trace(page, [(0, 256), (512, 256)])
+    save(page)
+    saved = saved_mask(app, 4, 7)
+    assert (saved == 0).sum() > 500 and (saved[126:130] == 255).all()
+    page.reload()
+    wait_for_app(page)
+    page.get_by_text("proposed by").first.wait_for()
+    strokes = app.data / "demo" / "pools" / "pool04" / "strokes" / "frame0007.json"
+    assert '"origin": "model"' in strokes.read_text()
 
 
 def test_crop_clean_draw_and_export_a_plate_from_the_demo_movie(app, page, tmp_path):
@@ -226,7 +234,7 @@ def test_crop_clean_draw_and_export_a_plate_from_the_demo_movie(app, page, tmp_p
     pick(page, "Pool", "Pool 12 · validation · 0 of 10 done")
     page.get_by_text("Pool 12 · frame 0").first.wait_for()
     trace(page, SQUARE)
-    button(page, "Save mask")
+    save(page)
     for pool in (1, 12):
         path = experiment / "pools" / f"pool{pool:02d}" / "masks" / "frame0000.png"
         mask = np.asarray(Image.open(path))
@@ -234,7 +242,15 @@ def test_crop_clean_draw_and_export_a_plate_from_the_demo_movie(app, page, tmp_p
 
     # Export in the lab's layout, by side.
     choose(page, "4 · Split & lab data")
-    out = tmp_path / "for the notebook"
+    # A folder outside the data folder is refused, naming the setting that allows it ...
+    page.get_by_label("Empty folder to write into").fill(str(tmp_path / "elsewhere"))
+    page.get_by_label("Empty folder to write into").press("Enter")
+    settle(page)
+    button(page, "Export to the folder")
+    page.locator('[data-testid="stAlert"]').filter(has_text="BLASTO_EXTRA_ROOTS").wait_for()
+    assert not (tmp_path / "elsewhere").exists()
+    # ... one under it is fine.
+    out = app.data / "exports" / "for the notebook"
     page.get_by_label("Empty folder to write into").fill(str(out))
     page.get_by_label("Empty folder to write into").press("Enter")
     settle(page)

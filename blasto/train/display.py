@@ -73,7 +73,7 @@ def loss_chart(runs, *, title="Loss"):
 
 def status_line(run) -> str:
     """One line (Markdown) on where a run is: state, epoch, step, elapsed, ETA while it
-    trains, best val_loss, precision."""
+    trains, best val_loss, precision, the devices when several."""
     s = run.status
     parts = [f"**{run.name}**", s.label, f"epoch {s.epoch}/{s.epochs or '?'}",
              f"step {s.step}/{s.steps_per_epoch or '?'}", f"elapsed {clock(s.elapsed_s)}"]
@@ -83,6 +83,8 @@ def status_line(run) -> str:
         parts.append(f"best val_loss {s.best_val_loss:.4f}")
     if s.precision:
         parts.append(s.precision)
+    if s.devices and s.devices.startswith("MirroredStrategy"):
+        parts.append(s.devices.split(" (")[0])  # "MirroredStrategy over 2 devices"
     return " · ".join(parts)
 
 

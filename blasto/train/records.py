@@ -49,6 +49,7 @@ class RunStatus:
     precision: str | None = None
     precision_reason: str | None = None
     optimizer_state_restored: bool | None = None
+    devices: str | None = None  # "one device (...)" or "MirroredStrategy over N devices (...)"
 
     @classmethod
     def starting(cls, config: TrainConfig, run_id: str, *, pid=None) -> "RunStatus":
@@ -68,7 +69,7 @@ class RunStatus:
         >>> RunStatus.from_dict(None).label
         '?'
         """
-        return cls(**known_fields(cls, values))
+        return cls(**known_fields(cls, values, typed=True))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -98,7 +99,7 @@ class EpochRecord:
     @classmethod
     def from_dict(cls, values) -> "EpochRecord | None":
         """An entry of history.json (None for one without an epoch number)."""
-        known = known_fields(cls, values)
+        known = known_fields(cls, values, typed=True)  # a value of the wrong type is dropped
         return cls(**known) if "epoch" in known else None
 
     def to_dict(self) -> dict:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from blasto.errors import BlastoError, TrainingError
 from blasto.train.config import TrainConfig, precision_label
+from blasto.train.devices import training_devices
 from blasto.train.records import Progress, RunStatus, now
 from blasto.train.runs import LAST, OPTIMIZER_STATE, Run, new_run, resolve_run
 from blasto.train.supervisor import announce, training_lock
@@ -122,22 +123,31 @@ def _fit(run: Run, config: TrainConfig, status: RunStatus, *, resume, progress, 
         run.write_history([])
 
     mixed = _resolve_precision(config, run, status)
+    devices = training_devices()
+    status.devices = devices.describe(config.batch_size)
+    run.write_status(status)
     keras.utils.set_random_seed(config.seed)
-    model, twin = _build_models(config, train_frames, mixed_precision=mixed)
-    if resume:
-        model.load_weights(run.path / LAST)
-    optimizer = make_optimizer(config)
-    model.compile(optimizer=optimizer, loss=make_loss(config.loss))
-    if initial_step:
-        optimizer.build(model.trainable_variables)
-        status.optimizer_state_restored = callbacks.restore_optimizer_state(
-            optimizer, run.path / OPTIMIZER_STATE, epoch=initial_epoch)
-        optimizer.iterations.assign(initial_step)  # the schedule carries on where it was
+    # The trained model and its optimizer live on every device (the strategy's scope); the
+    # float32 twin that checkpoints are saved from stays a plain model.
+    with devices.scope():
+        model = _build_model(config, train_frames, mixed_precision=mixed)
+        if resume:
+            model.load_weights(run.path / LAST)
+        optimizer = make_optimizer(config)
+        model.compile(optimizer=optimizer, loss=make_loss(config.loss))
+        if initial_step:
+            optimizer.build(model.trainable_variables)
+            status.optimizer_state_restored = callbacks.restore_optimizer_state(
+                optimizer, run.path / OPTIMIZER_STATE, epoch=initial_epoch)
+            optimizer.iterations.assign(initial_step)  # the schedule carries on where it was
+    twin = _build_twin(config, train_frames)
 
     fit_callbacks = callbacks.run_callbacks(
         run, config, status, history, validation=val_frames, twin=twin, initial_step=initial_step,
         progress=progress, stop_event=stop_event)
-    dataset = training_dataset(train_frames, batch_size=config.batch_size, augment=config.augment,
+    # batch_size is per replica: a step trains it on every device (Keras splits the batch).
+    dataset = training_dataset(train_frames, batch_size=config.batch_size * devices.replicas,
+                               augment=config.augment,
                                seed=config.seed + initial_epoch)
     try:
         model.fit(dataset, epochs=config.epochs, steps_per_epoch=config.steps_per_epoch,
@@ -147,19 +157,28 @@ def _fit(run: Run, config: TrainConfig, status: RunStatus, *, resume, progress, 
     fit_callbacks.finish()
 
 
-def _build_models(config: TrainConfig, train_frames, *, mixed_precision: bool):
-    """The model to train, and its float32 twin that checkpoints are saved from (small, no
-    optimizer state, loadable anywhere)."""
+def _unet_options(config: TrainConfig, train_frames) -> dict:
+    return dict(input_size=int(train_frames.images.shape[1]), start_filters=config.start_filters,
+                dropout=config.dropout)
+
+
+def _build_model(config: TrainConfig, train_frames, *, mixed_precision: bool):
+    """The model to train, with the recipe's starting weights or those of ``config.initial_model``."""
     from blasto.model.unet import build_unet
     from blasto.train.recipe import init_options
 
-    options = dict(input_size=int(train_frames.images.shape[1]), start_filters=config.start_filters,
-                   dropout=config.dropout)
-    model = build_unet(**options, mixed_precision=mixed_precision,
+    model = build_unet(**_unet_options(config, train_frames), mixed_precision=mixed_precision,
                        **init_options(config, train_frames.masks))
     if config.initial_model:
         copy_weights(config.initial_model, model, start_filters=config.start_filters)
-    return model, build_unet(**options)
+    return model
+
+
+def _build_twin(config: TrainConfig, train_frames):
+    """The float32 twin checkpoints are saved from (small, no optimizer state, loadable anywhere)."""
+    from blasto.model.unet import build_unet
+
+    return build_unet(**_unet_options(config, train_frames))
 
 
 def copy_weights(source, model, *, start_filters=None) -> None:
