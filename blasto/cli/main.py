@@ -28,7 +28,6 @@ COMMANDS = {
     "evaluate": "evaluate",
     "predict": "predict",
     "batch": "batch",
-    "export-model": "export_model",
 }
 
 
