@@ -5,7 +5,7 @@ Run with ``streamlit run app.py``; the pages in ``pages/`` are the steps of the 
 
 import streamlit as st
 
-from blasto.app.common import page_setup, report_errors
+from blasto.app.common import page_setup, report_errors, run_page
 from blasto.model.files import list_models
 from blasto.store.experiment import delete_experiment, list_experiments, open_experiment
 from blasto.store.roots import data_root, models_root
@@ -80,4 +80,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_page(main, title="Home")

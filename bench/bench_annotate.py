@@ -2,13 +2,12 @@
 
 Usage::
 
-    .venv/bin/python bench/bench_annotate.py            # 256 px frames on a 512 px canvas
+    .venv/bin/python bench/bench_annotate.py            # 256 px frames
     .venv/bin/python bench/bench_annotate.py --pairs 400
 
 Prints, per drawing tool, the time to rasterise one typical stroke (a free-hand outline of a
 cell traced with ~300 mouse points, a brush stroke, a polygon), the time to rebuild a frame's
-mask from 20 strokes, the time of the canvas background (frame enlarged + mask overlay), which
-the Draw step redraws after every stroke, and the time to export and re-import ``--pairs``
+mask from 20 strokes, the time to send the mask to the drawing surface after a stroke, and the time to export and re-import ``--pairs``
 annotated frames in the lab's layout. Run it on an idle machine: the figures are CPU-bound.
 """
 
@@ -35,25 +34,12 @@ def best_of(function, *, repeat=5) -> float:
     return 1000 * min(times)
 
 
-def outline(n_points=300, *, centre=(256, 256), radius=90, seed=0):
-    """A wobbly closed outline as the pencil reports it (quadratic curves)."""
+def outline(n_points=300, *, centre=(128, 128), radius=45, seed=0):
+    """A wobbly closed outline as a hand traces it: (x, y) image pixels."""
     rng = np.random.default_rng(seed)
     theta = np.linspace(0, 2 * np.pi, n_points)
     r = radius * (1 + 0.08 * np.sin(3 * theta) + 0.01 * rng.standard_normal(n_points))
-    points = np.stack([centre[0] + r * np.cos(theta), centre[1] + r * np.sin(theta)], axis=1)
-    commands = [["M", *points[0]]] + [["Q", *a, *((a + b) / 2)] for a, b in zip(points[:-1], points[1:])]
-    low, high = points.min(axis=0), points.max(axis=0)
-    return commands, low, high
-
-
-def path_object(commands, low, high, *, tool, mode="add", brush_size=24):
-    from blasto.annotate.strokes import tool_style
-
-    style = tool_style(tool, mode=mode, brush_size=brush_size)
-    return {"type": "Path", "originX": "center", "originY": "center",
-            "left": float(low[0] + high[0]) / 2, "top": float(low[1] + high[1]) / 2,
-            "width": float(high[0] - low[0]), "height": float(high[1] - low[1]),
-            "stroke": style["stroke_color"], "strokeWidth": style["stroke_width"], "path": commands}
+    return tuple(zip((centre[0] + r * np.cos(theta)).tolist(), (centre[1] + r * np.sin(theta)).tolist()))
 
 
 def main(argv=None) -> int:
@@ -63,31 +49,38 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from blasto.annotate import edit, labdata, labexport, strokes
+    from blasto.app.annotate.canvas import png_url
     from blasto.store.experiment import create_experiment
     from blasto.store.manifest import Pool
 
-    size, canvas = args.size, 2 * args.size
+    size = args.size
+    half = size / 2
     base = np.zeros((size, size), bool)
-    cell_outline = path_object(*outline(centre=(canvas / 2, canvas / 2), radius=canvas / 6),
-                               tool="outline")
-    brush = path_object(*outline(80, centre=(canvas / 2, canvas / 2), radius=canvas / 5),
-                        tool="brush", mode="erase")
-    corners = [(100, 100), (300, 90), (380, 250), (260, 400), (120, 330)]
-    polygon = {"type": "Polygon", "stroke": "rgb(0, 230, 64)", "strokeWidth": 2,
-               "originX": "center", "originY": "center", "left": 240, "top": 245,
-               "points": [{"x": x, "y": y} for x, y in corners]}
-    print(f"frames {size}x{size} on a {canvas}x{canvas} canvas")
-    for name, obj in (("outline (300 points)", cell_outline), ("brush 24 px (80 points)", brush),
-                      ("polygon (5 corners)", polygon)):
-        ms = best_of(lambda: strokes.apply_objects(base, [obj], canvas_size=(canvas, canvas)))
+    cell_outline = strokes.Stroke("outline", "add", outline(centre=(half, half), radius=size / 6))
+    brush = strokes.Stroke("brush", "erase", outline(80, centre=(half, half), radius=size / 5),
+                           size=12)
+    corners = ((50, 50), (150, 45), (190, 125), (130, 200), (60, 165))
+    polygon = strokes.Stroke("polygon", "add", tuple((x * size / 256, y * size / 256)
+                                                     for x, y in corners))
+    print(f"frames {size}x{size}")
+    for name, stroke in (("outline (300 points)", cell_outline), ("brush 12 px (80 points)", brush),
+                         ("polygon (5 corners)", polygon)):
+        ms = best_of(lambda: strokes.apply_strokes(base, [stroke]))
         print(f"  rasterise one {name}: {ms:.1f} ms")
     many = [cell_outline, brush, polygon] * 7
-    ms = best_of(lambda: strokes.apply_objects(base, many[:20], canvas_size=(canvas, canvas)))
+    ms = best_of(lambda: strokes.apply_strokes(base, many[:20]))
     print(f"  rebuild a mask from 20 strokes: {ms:.0f} ms")
-    frame = np.random.default_rng(0).integers(0, 256, (size, size), dtype=np.uint8)
-    mask = strokes.apply_objects(base, [cell_outline], canvas_size=(canvas, canvas))
-    ms = best_of(lambda: edit.overlay(frame, mask, size=canvas))
-    print(f"  canvas background (enlarge + overlay): {ms:.1f} ms")
+    mask = strokes.apply_strokes(base, [cell_outline])
+    ms = best_of(lambda: png_url(mask))
+    print(f"  mask to the drawing surface (PNG data URL): {ms:.1f} ms")
+    step = edit.FrameEdit(slot=edit.Slot(pool=1, frame=0), base=base)
+    for stroke in many[:19]:
+        step.add_stroke(stroke)
+    step.mask  # noqa: B018 (the masks of the first 19 are kept)
+    step.add_stroke(strokes.Stroke("outline", "add", outline(seed=1, centre=(half, half),
+                                                              radius=size / 7)))
+    ms = best_of(lambda: step.mask, repeat=1)
+    print(f"  the 20th stroke on a frame's edit (incremental): {ms:.1f} ms")
 
     with tempfile.TemporaryDirectory() as tmp:
         experiment = create_experiment("bench", root=Path(tmp) / "data")

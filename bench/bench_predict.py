@@ -13,7 +13,12 @@ not depend on them) and the shipped demo model (models/demo), side by side:
   also measures the float32 matmul peak just before and after it ("% local": the same load);
 * peak resident memory of each configuration (each runs in its own process);
 * time to reopen a cached pool (np.load with a memory map) and to measure it (threshold,
-  fill holes, objects, areas) - what a threshold change on the Review page costs.
+  fill holes, objects, areas) - what a threshold change on the Review page costs;
+* the whole plate, today's way against the new, in the same run: predicting every frame
+  (float32 at batch 4 against the Predictor's default: precision "auto", measured once per
+  machine, bfloat16 at batch 8 where faster) and re-measuring all 16 predicted pools after a
+  threshold change (full frames one pool after another against blasto.review.areas.masks_of_pools:
+  the cells' window only, pools in threads).
 
 The demo plate is written to a temporary folder unless ``--data`` names a folder that holds
 the demo experiment (``python -m blasto demo DIR``).
@@ -89,8 +94,14 @@ def worker(args) -> dict:
             model.predict(x[i:i + 1], verbose=0)
         elapsed = time.perf_counter() - start
     else:
-        predictor = Predictor(model, batch_size=args.batch)
-        predictor(frames[: args.batch])  # trace once
+        # "auto": the Predictor's default (the machine's faster precision and its batch size);
+        # else float32 as asked (a bf16 twin built above computes in bfloat16 as it is).
+        if args.mode == "auto":
+            predictor = Predictor(model, precision="auto")
+            result["precision"], result["batch"] = predictor.describe(), predictor.batch_size
+        else:
+            predictor = Predictor(model, batch_size=args.batch, precision="float32")
+        predictor(frames[: predictor.batch_size])  # trace once
         # The CPU is shared: measure the matmul peak right before and after, under the same load.
         before = matmul_peak("float32", seconds=2.0)
         start = time.perf_counter()
@@ -98,7 +109,7 @@ def worker(args) -> dict:
         elapsed = time.perf_counter() - start
         result["local_peak_gflops"] = (before + matmul_peak("float32", seconds=2.0)) / 2
         if reference is not None:  # bf16 against float32 on the same frames
-            check = Predictor(reference, batch_size=args.batch)(frames[:16]).astype(int)
+            check = Predictor(reference, batch_size=args.batch, precision="float32")(frames[:16]).astype(int)
             result["max_abs_diff_vs_fp32_of_255"] = int(np.abs(check - out[:16].astype(int)).max())
             result["mean_abs_diff_vs_fp32_of_255"] = float(np.abs(check - out[:16].astype(int)).mean())
     result.update(frames=len(frames), seconds=elapsed, fps=len(frames) / elapsed,
@@ -143,6 +154,33 @@ def cached_reopen(data: Path) -> dict:
     return {"frames": len(probabilities), "reopen_s": reopen, "read_all_s": touch, "measure_s": measure}
 
 
+def remeasure_plate(data: Path) -> dict:
+    """Seconds to re-measure all pools of the demo (its model's cached predictions) after a
+    threshold change: today's way (every full frame, one pool after another) and the new one."""
+    import numpy as np
+
+    from blasto.masks import cell_mask
+    from blasto.review.areas import PostProcessing, _postprocess, masks_of_pools
+    from blasto.review.predictions import predict_pools
+    from blasto.store.experiment import open_experiment
+
+    experiment = open_experiment("demo", root=data)
+    probabilities = predict_pools(experiment, model_path=REPO / "models" / "demo")  # cached once
+    probabilities = {pool: np.asarray(p) for pool, p in probabilities.items()}
+    post = PostProcessing(threshold=0.7)
+    best_old = best_new = float("inf")
+    for _ in range(3):  # best of 3: the machine is shared
+        start = time.perf_counter()
+        old = {pool: _postprocess(cell_mask(p, threshold=post.threshold), fill=post.fill_holes, keep=post.keep,
+                                  min_size=post.min_size, disc=None) for pool, p in probabilities.items()}
+        best_old = min(best_old, time.perf_counter() - start)
+        start = time.perf_counter()
+        new = masks_of_pools(probabilities, post=post)
+        best_new = min(best_new, time.perf_counter() - start)
+    same = all(np.array_equal(old[pool], new[pool]) for pool in old)
+    return {"pools": len(probabilities), "old_s": best_old, "new_s": best_new, "same": same}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", help="folder holding the demo experiment (default: write one)")
@@ -153,6 +191,8 @@ def main():
                         help="other batch sizes to try (and bf16 at the largest), on --sweep-frames frames")
     parser.add_argument("--sweep-frames", type=int, default=144, help="frames for the sweep (default 144)")
     parser.add_argument("--skip-default", action="store_true", help="only the demo model")
+    parser.add_argument("--plate-only", action="store_true",
+                        help="only the whole plate, today's way against the new (prediction and re-measuring)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--kind", default="default", help=argparse.SUPPRESS)
     parser.add_argument("--mode", default="fp32", help=argparse.SUPPRESS)
@@ -173,35 +213,52 @@ def measure(data: Path, args):
 
     print(f"CPU cores: {os.cpu_count()}, TensorFlow {tf.__version__}, "
           f"intra-op threads: {tf.config.threading.get_intra_op_parallelism_threads() or 'default (all cores)'}")
-    peaks = {dtype: matmul_peak(dtype, seconds=3.0) for dtype in ("float32", "bfloat16")}
-    print(f"measured matmul peak (2048x2048, best of 3 s): float32 {peaks['float32']:.0f} GFLOP/s, "
-          f"bfloat16 {peaks['bfloat16']:.0f} GFLOP/s", flush=True)
+    if not args.plate_only:
+        peaks = {dtype: matmul_peak(dtype, seconds=3.0) for dtype in ("float32", "bfloat16")}
+        print(f"measured matmul peak (2048x2048, best of 3 s): float32 {peaks['float32']:.0f} GFLOP/s, "
+              f"bfloat16 {peaks['bfloat16']:.0f} GFLOP/s", flush=True)
 
-    kinds = ["demo"] if args.skip_default else ["default", "demo"]
-    configurations = []
-    for kind in kinds:
-        configurations.append((kind, "fp32", args.batch, 0))  # the whole plate (or --pools)
-        configurations += [(kind, "fp32", b, args.sweep_frames) for b in args.sweep]
-        configurations.append((kind, "bf16", max([args.batch, *args.sweep]), args.sweep_frames))
-        configurations.append((kind, "naive", 1, 0))
-    header = (f"{'model':8} {'mode':6} {'batch':>5} {'frames':>6} {'frames/s':>9} {'GFLOP/s':>8} "
-              f"{'% peak':>7} {'% local':>7} {'peak RSS (+predicting)':>22}")
-    print(header)
-    print("-" * len(header))
-    for kind, mode, batch, max_frames in configurations:
-        r = run_worker(data, kind, mode, batch, args.pools, args.naive_frames, max_frames)
+        kinds = ["demo"] if args.skip_default else ["default", "demo"]
+        configurations = []
+        for kind in kinds:
+            configurations.append((kind, "fp32", args.batch, 0))  # the whole plate (or --pools)
+            configurations += [(kind, "fp32", b, args.sweep_frames) for b in args.sweep]
+            configurations.append((kind, "bf16", max([args.batch, *args.sweep]), args.sweep_frames))
+            configurations.append((kind, "naive", 1, 0))
+        header = (f"{'model':8} {'mode':6} {'batch':>5} {'frames':>6} {'frames/s':>9} {'GFLOP/s':>8} "
+                  f"{'% peak':>7} {'% local':>7} {'peak RSS (+predicting)':>22}")
+        print(header)
+        print("-" * len(header))
+        for kind, mode, batch, max_frames in configurations:
+            r = run_worker(data, kind, mode, batch, args.pools, args.naive_frames, max_frames)
+            if "error" in r:
+                print(f"{kind:8} {mode:6} {batch:>5}  failed: {r['error']}")
+                continue
+            extra = ""
+            if "max_abs_diff_vs_fp32_of_255" in r:
+                extra = (f"  bf16 vs fp32 probabilities: max {r['max_abs_diff_vs_fp32_of_255']}/255, "
+                         f"mean {r['mean_abs_diff_vs_fp32_of_255']:.2f}/255")
+            local = f"{100 * r['gflops'] / r['local_peak_gflops']:>6.0f}%" if "local_peak_gflops" in r else f"{'-':>7}"
+            print(f"{kind:8} {mode:6} {batch:>5} {r['frames']:>6} {r['fps']:>9.2f} {r['gflops']:>8.1f} "
+                  f"{100 * r['gflops'] / peaks['float32']:>6.0f}% {local} {r['peak_rss_mb']:>12.0f} MB (+{r['peak_rss_mb'] - r['rss_before_mb']:.0f})"
+                  f"   ({r['params']:,} params, {r['gflop_per_frame']:.2f} GFLOP/frame){extra}", flush=True)
+
+    print("whole plate, today's way against the new (same run):", flush=True)
+    plate = {}
+    for mode in ("fp32", "auto"):
+        plate[mode] = r = run_worker(data, "default", mode, 4, args.pools, args.naive_frames)
         if "error" in r:
-            print(f"{kind:8} {mode:6} {batch:>5}  failed: {r['error']}")
-            continue
-        extra = ""
-        if "max_abs_diff_vs_fp32_of_255" in r:
-            extra = (f"  bf16 vs fp32 probabilities: max {r['max_abs_diff_vs_fp32_of_255']}/255, "
-                     f"mean {r['mean_abs_diff_vs_fp32_of_255']:.2f}/255")
-        local = f"{100 * r['gflops'] / r['local_peak_gflops']:>6.0f}%" if "local_peak_gflops" in r else f"{'-':>7}"
-        print(f"{kind:8} {mode:6} {batch:>5} {r['frames']:>6} {r['fps']:>9.2f} {r['gflops']:>8.1f} "
-              f"{100 * r['gflops'] / peaks['float32']:>6.0f}% {local} {r['peak_rss_mb']:>12.0f} MB (+{r['peak_rss_mb'] - r['rss_before_mb']:.0f})"
-              f"   ({r['params']:,} params, {r['gflop_per_frame']:.2f} GFLOP/frame){extra}", flush=True)
+            print(f"  {mode}: failed: {r['error']}")
+    if "error" not in plate["fp32"] and "error" not in plate["auto"]:
+        print(f"  predict {plate['fp32']['frames']} frames, default {plate['fp32']['params']:,}-parameter U-Net: "
+              f"today float32 batch 4 {plate['fp32']['fps']:.2f} frames/s; new {plate['auto']['precision']} "
+              f"{plate['auto']['fps']:.2f} frames/s ({plate['auto']['fps'] / plate['fp32']['fps']:.2f}x)", flush=True)
+    again = remeasure_plate(data)
+    print(f"  re-measure all {again['pools']} pools after a threshold change: today {again['old_s']:.2f} s, "
+          f"new {again['new_s']:.2f} s ({again['old_s'] / again['new_s']:.1f}x, same masks: {again['same']})", flush=True)
 
+    if args.plate_only:
+        return
     reopen = cached_reopen(data)
     print(f"cached pool ({reopen['frames']} frames): reopen {1000 * reopen['reopen_s']:.1f} ms, "
           f"read every byte {1000 * reopen['read_all_s']:.1f} ms, threshold + post-processing + areas "

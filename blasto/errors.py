@@ -27,3 +27,13 @@ class TrainingError(BlastoError):
 
 class MeasurementError(BlastoError):
     """A manual-measurements file that cannot be used."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (or its type's name when it has none).
+
+    >>> first_line(ValueError("bad header\\nat byte 12")), first_line(EOFError())
+    ('bad header', 'EOFError')
+    """
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -76,7 +76,7 @@ def check_threshold(threshold) -> float:
     except (TypeError, ValueError):
         raise BlastoError(f"Threshold {threshold!r} on P(cell) is not a number.") from None
     if not 0.0 < value < 1.0:
-        raise BlastoError(f"Threshold {threshold:g} on P(cell) must be between 0 and 1 "
+        raise BlastoError(f"Threshold {value:g} on P(cell) must be between 0 and 1 "
                           f"(the lab uses {THRESHOLD}).")
     return value
 

@@ -4,17 +4,18 @@ A thin page: the work is done by blasto.prepare (grid, crop, clean, split), blas
 (strokes -> masks, the editing visit of a frame, which frames to annotate, the lab's folders)
 and blasto.movies.library (movies on the server).
 
-Unsaved strokes are saved automatically when the user moves to another frame, pool, step or
-experiment (never lost silently); the Save button saves without moving.
+Unsaved strokes are saved automatically when the user moves to another frame, pool, step,
+experiment or page (never lost silently); Save (or the S key) saves without moving.
 """
 
 import streamlit as st
 
-from blasto.app.annotate.draw_step import leave_visit, step_draw
+from blasto.app.annotate.draw_step import step_draw
+from blasto.app.annotate.editing import leave_all, show_toasts
 from blasto.app.annotate.prepare_steps import step_clean, step_crop
 from blasto.app.annotate.split_step import new_experiment_form, step_split
 from blasto.app.annotate.state import STEPS, Keys, apply_pending, state
-from blasto.app.common import open_page, report_errors
+from blasto.app.common import on_leave, open_page, report_errors, run_page
 
 ss = st.session_state
 
@@ -30,6 +31,7 @@ def first_step(experiment) -> str:
 
 def main():
     apply_pending()  # before the widgets it sets are drawn
+    on_leave("Annotate", leave_all)  # another page opened: save the strokes left here
     experiment = open_page("Annotate")
     if Keys.STEP not in ss:
         ss[Keys.STEP] = first_step(experiment)
@@ -43,7 +45,8 @@ def main():
     else:
         page.notice = None
     if step != "Draw" or experiment is None:
-        leave_visit(experiment)  # autosave strokes left on the canvas
+        leave_all()  # autosave strokes left on the canvas
+        show_toasts()
     with report_errors():
         if step == "Crop":
             step_crop(experiment)
@@ -61,4 +64,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_page(main, title="Annotate")

@@ -10,7 +10,7 @@ import dataclasses
 
 import streamlit as st
 
-from blasto.app.common import open_page, report_errors
+from blasto.app.common import open_page, report_errors, run_page
 from blasto.errors import BlastoError
 from blasto.masks import THRESHOLD
 from blasto.train import display
@@ -202,4 +202,4 @@ def main():
 
 
 if __name__ == "__main__":  # Streamlit runs a page as __main__
-    main()
+    run_page(main, title="Train")

@@ -34,6 +34,9 @@ def private_cache(tmp_path_factory):
     # restores (or removes) the variable afterwards.
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+        # Predict in float32: no 15 s precision measurement per session, the same numbers on
+        # every machine (tests of "auto" pass a precision or a choice themselves).
+        mp.setenv("BLASTO_PREDICT_PRECISION", "float32")
         yield
 
 

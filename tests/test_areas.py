@@ -135,3 +135,23 @@ def test_a_pool_without_a_known_box_has_no_source_units(roots):
         table = area_table(experiment, pool, np.array([5, 6]))
         assert table["area_px"].tolist() == [5.0, 6.0]
         assert table["area_source_px"].isna().all() and table["area_um2"].isna().all()
+
+
+def test_postprocess_in_the_cells_window_equals_the_whole_frame():
+    """postprocess labels only the window around the cells: the result is the whole frame's."""
+    from blasto.review.areas import _postprocess, masks_of_pools, postprocess
+
+    rng = np.random.default_rng(1)
+    stack = np.zeros((6, 40, 40), bool)
+    stack[:, 8:30, 10:33] = rng.random((6, 22, 23)) < 0.7  # ragged objects with holes
+    stack[2, 0:3, 5:9] = True   # an object on the frame's border (its hole is open)
+    stack[3, 20:25, 0:5] = True
+    stack[3, 22, 0:2] = False
+    for keep in ("all", "largest", "centre"):
+        for fill in (True, False):
+            expected = _postprocess(stack, fill=fill, keep=keep, min_size=5, disc=None)
+            assert np.array_equal(postprocess(stack, fill=fill, keep=keep, min_size=5), expected), (keep, fill)
+    assert not postprocess(np.zeros((2, 5, 5), bool)).any()
+    probabilities = {1: np.where(stack, 250, 0).astype(np.uint8), 2: np.zeros((6, 40, 40), np.uint8)}
+    both = masks_of_pools(probabilities, workers=2)
+    assert np.array_equal(both[1], masks_from_probabilities(probabilities[1])) and not both[2].any()

@@ -69,6 +69,8 @@ def test_batch_matches_predict_names_the_corrupt_plate_and_resumes(roots, plates
     single = pd.read_csv(tmp_path / "single" / "areas.csv")
     batched = pd.read_csv(out / "plates" / "plate_a" / "areas.csv")
     pd.testing.assert_frame_equal(batched, single)
+    for name in ("events.csv", "summary.csv"):  # the events too, as predict writes them
+        assert (out / "plates" / "plate_a" / name).read_text() == (tmp_path / "single" / name).read_text()
     assert single["area_px"].between(20, 200).all()  # the dark cells were found
     for pool in (1, 16):
         name = f"pool{pool:02d}.ome.tif"

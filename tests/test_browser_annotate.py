@@ -234,7 +234,15 @@ def test_crop_clean_draw_and_export_a_plate_from_the_demo_movie(app, page, tmp_p
 
     # Export in the lab's layout, by side.
     choose(page, "4 · Split & lab data")
-    out = tmp_path / "for the notebook"
+    # A folder outside the data folder is refused, naming the setting that allows it ...
+    page.get_by_label("Empty folder to write into").fill(str(tmp_path / "elsewhere"))
+    page.get_by_label("Empty folder to write into").press("Enter")
+    settle(page)
+    button(page, "Export to the folder")
+    page.locator('[data-testid="stAlert"]').filter(has_text="BLASTO_EXTRA_ROOTS").wait_for()
+    assert not (tmp_path / "elsewhere").exists()
+    # ... one under it is fine.
+    out = app.data / "exports" / "for the notebook"
     page.get_by_label("Empty folder to write into").fill(str(out))
     page.get_by_label("Empty folder to write into").press("Enter")
     settle(page)

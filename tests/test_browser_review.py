@@ -1,6 +1,8 @@
-"""Review page in real Chromium on the demo: overlay and chart, chart click -> frame, threshold -> curve."""
+"""Review page in real Chromium on the demo: the demo model by default, the movie plays in the
+browser, a chart click and an event row click move it, Pause hands the frame back to Python."""
 
 import re
+import time
 
 import pytest
 
@@ -8,69 +10,66 @@ from conftest import wait_for_app
 
 pytestmark = pytest.mark.timeout(300)
 
-# The model curve's y values as a JSON string (NaN-safe), or null before the chart is drawn.
-MODEL_Y = ("() => { const gd = document.querySelector('.js-plotly-plot'); "
-           "return gd && gd._fullData ? JSON.stringify(Array.from(gd._fullData[0].y)) : null; }")
-
 
 def frame_shown(page) -> int:
-    text = page.get_by_text(re.compile(r"^Frame \d+ of \d+")).first.inner_text()
-    return int(re.match(r"Frame (\d+)", text).group(1))
+    """The player's frame (its label says the same: "Frame N of 143")."""
+    return int(page.locator(".bp").get_attribute("data-frame"))
 
 
-def click_model_point(page, frame: int) -> None:
-    """Click the model curve's point of ``frame`` where plotly draws it."""
-    x, y = page.evaluate(
-        """(frame) => {
-            const gd = document.querySelector('.js-plotly-plot');
-            const trace = gd._fullData[0];
-            const i = Array.from(trace.customdata).indexOf(frame);
-            const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
-            const box = gd.querySelector('.nsewdrag').getBoundingClientRect();
-            return [box.left + xa.l2p(trace.x[i]), box.top + ya.l2p(trace.y[i])];
+def wait_frame(page, predicate, timeout=30.0) -> int:
+    """Poll the player's frame until ``predicate(frame)`` (the player lives in a shadow root,
+    which Playwright's locators pierce but page.wait_for_function does not)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        frame = frame_shown(page)
+        if predicate(frame):
+            return frame
+        time.sleep(0.1)
+    raise AssertionError(f"the player stayed at frame {frame_shown(page)}")
+
+
+def click_chart_at(page, frame: int) -> None:
+    x, y = page.locator(".bp").evaluate(
+        """(root, frame) => {
+            const p = root.player, g = p.geometry, box = p.chart.getBoundingClientRect();
+            return [box.left + g.px(p.data.chart.x[frame]), box.top + g.m.top + 20];
         }""", frame)
-    page.mouse.move(x, y)
     page.mouse.click(x, y)
 
 
-def test_review_overlay_chart_click_and_threshold(app, page):
+def test_review_plays_in_the_browser_and_jumps_to_clicked_frames_and_events(app, page):
     page.goto(f"{app.url}/Review?experiment=demo&pool=14")
     wait_for_app(page, timeout=180_000)  # the first view predicts the pool (seconds)
     page.get_by_text(re.compile(r"^Frame 0 of 143")).wait_for(timeout=120_000)
-
-    # The overlay image and the chart are there.
-    image = page.locator('[data-testid="stImage"] img').first
-    image.wait_for()
-    assert image.bounding_box()["width"] > 200
-    page.wait_for_function(MODEL_Y)
-    assert page.get_by_text("Manual measurements").is_visible()
-    assert page.get_by_text("Pearson r").is_visible()  # pool 14 has the demo's manual measurements
+    # The demo model is the default (no run was trained on this copy of the demo).
+    model = page.locator('[data-testid="stSidebar"] input[aria-label="Model"]').input_value()
+    assert model.startswith("demo (demo, val Dice"), model
+    assert page.get_by_text("Pearson r").is_visible()  # pool 14's saved measurements, no click
+    canvas = page.locator(".bp-canvas")
+    assert 200 < canvas.bounding_box()["height"] <= 1000  # no taller than the window
     page.screenshot(path=str(app.data.parent / "review.png"))
 
-    # Clicking a chart point moves the movie to that frame.
-    click_model_point(page, 60)
-    page.get_by_text(re.compile(r"^Frame 60 of 143")).wait_for(timeout=60_000)
-    assert frame_shown(page) == 60
-
-    # Next moves the frame (and the chart's marker follows).
-    page.get_by_role("button", name="Next ▶").click()
-    page.get_by_text(re.compile(r"^Frame 61 of 143")).wait_for(timeout=60_000)
-    page.wait_for_function("() => Array.from(document.querySelectorAll('.js-plotly-plot')[0]._fullData)"
-                           ".some(t => t.name === 'frame 61')")
-
-    # Changing the threshold changes the curve (in absolute units, so any change shows).
-    page.get_by_text("Normalised (min-max)").click()
+    # Play advances the frame by itself, in the browser; Pause stops it and the page reruns.
+    page.get_by_role("button", name="▶ Play").click()
+    wait_frame(page, lambda f: f >= 4)
+    page.get_by_role("button", name="⏸ Pause").click()
+    paused = frame_shown(page)
     wait_for_app(page)
-    before = page.evaluate(MODEL_Y)
-    slider = page.get_by_role("slider", name="Threshold on P(cell)")
-    slider.focus()
-    for _ in range(30):
-        slider.press("ArrowLeft")
-    page.wait_for_function(f"(before) => {{ const y = ({MODEL_Y})(); return y && y !== before; }}",
-                           arg=before, timeout=90_000)
-    # Key presses may arrive as several reruns: wait for the last one to land.
-    page.get_by_text("threshold 0.50").first.wait_for(timeout=90_000)
+    time.sleep(1.0)
+    assert frame_shown(page) == paused  # the rerun after the report left the movie where it was
+
+    # A click on the chart shows that frame.
+    click_chart_at(page, 60)
+    wait_frame(page, lambda f: f == 60)
+    page.get_by_text("Frame 60 of 143").wait_for()
     wait_for_app(page)
-    after = page.evaluate(MODEL_Y)
-    assert after != before
-    assert frame_shown(page) == 61  # the movie stays where it was
+
+    # A click on the first row of the events table moves the movie to that collapse's start.
+    start = page.locator(".bp").evaluate("(root) => root.player.data.chart.collapses[0].start")
+    assert start != 60
+    page.get_by_text("Click a row to show its collapse in the movie.").wait_for()
+    table = page.get_by_test_id("stMainBlockContainer").get_by_test_id("stDataFrame").first
+    table.scroll_into_view_if_needed()
+    box = table.bounding_box()
+    page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)  # the first row's selection cell
+    wait_frame(page, lambda f: f == start, timeout=60.0)

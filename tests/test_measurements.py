@@ -11,7 +11,8 @@ from blasto.store.experiment import create_experiment
 from synthetic import set_pools
 from blasto.review.agreement import agreement, mask_agreement, normalise
 from blasto.review.measurements import (
-    Measurements, load_saved_measurements, parse_measurements, save_measurements,
+    Measurements, load_saved_measurements, measurements_for_pool, parse_measurements, save_measurements,
+    save_upload,
 )
 
 
@@ -171,3 +172,37 @@ def test_saved_measurements_roundtrip_and_dice_per_annotated_frame(roots):
     assert table["frame"].tolist() == [2]
     assert table["dice"].iloc[0] == pytest.approx(2 * 8 / (16 + 8))
     assert table["iou"].iloc[0] == pytest.approx(0.5)
+
+
+def test_saved_measurements_follow_the_pool_and_an_upload_applies_to_the_pools_it_names(roots):
+    experiment = create_experiment("follow")
+    set_pools(experiment, [1, 2, 3], size=16)
+    for pool in (1, 2, 3):
+        experiment.write_pool_movie(pool, np.zeros((4, 16, 16), np.uint8), cleaned=True)
+    save_measurements(experiment, 1, Measurements(frames=np.array([0, 1]), areas=np.array([5.0, 6.0])))
+    save_measurements(experiment, 3, Measurements(frames=np.array([2]), areas=np.array([9.0])))
+    # Every pool with saved measurements shows them, whichever pool was shown before.
+    shown = {pool: measurements_for_pool(experiment, pool) for pool in (3, 2, 1)}
+    assert shown[1][1] == "saved" and shown[1][0].areas.tolist() == [5.0, 6.0]
+    assert shown[3][1] == "saved" and shown[3][0].frames.tolist() == [2]
+    assert shown[2] == (None, "none")
+
+    # An upload naming pools 2 and 3 applies to them; pool 1 keeps its saved ones.
+    upload = b"pool,frame,area\n2,0,7\n2,3,8\n3,1,4\n"
+    m2, origin2 = measurements_for_pool(experiment, 2, upload=upload, upload_name="u.csv", uploaded_for=1)
+    assert origin2 == "upload" and m2.frames.tolist() == [0, 3] and m2.areas.tolist() == [7.0, 8.0]
+    m3, origin3 = measurements_for_pool(experiment, 3, upload=upload, upload_name="u.csv", uploaded_for=1)
+    assert origin3 == "upload" and m3.areas.tolist() == [4.0]
+    assert measurements_for_pool(experiment, 1, upload=upload, upload_name="u.csv", uploaded_for=1)[1] == "saved"
+    # Without a pool column, an upload is for the pool it was uploaded on only.
+    plain = b"frame,area\n0,1\n"
+    assert measurements_for_pool(experiment, 2, upload=plain, upload_name="p.csv", uploaded_for=2)[1] == "upload"
+    assert measurements_for_pool(experiment, 3, upload=plain, upload_name="p.csv", uploaded_for=2)[1] == "saved"
+
+    # Saving writes every named pool; a file naming a missing pool saves nothing.
+    paths = save_upload(experiment, upload, uploaded_for=1, name="u.csv")
+    assert [p.name for p in paths] == ["pool02.csv", "pool03.csv"]
+    assert load_saved_measurements(experiment, 3).areas.tolist() == [4.0]
+    with pytest.raises(MeasurementError, match="pool 9"):
+        save_upload(experiment, b"pool,frame,area\n2,0,1\n9,0,1\n", uploaded_for=1, name="bad.csv")
+    assert load_saved_measurements(experiment, 2).areas.tolist() == [7.0, 8.0]

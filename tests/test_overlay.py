@@ -6,7 +6,8 @@ import pytest
 
 from blasto.errors import BlastoError
 from blasto.review.overlay import (
-    gif_bytes, mp4_bytes, outline, overlay_frame, overlay_movie, parse_colour, write_gif, write_mp4,
+    burn_labels, frame_labels, gif_bytes, mask_path, mp4_bytes, outline, overlay_frame, overlay_movie,
+    parse_colour, sprite_sheet, write_gif, write_mp4,
 )
 
 
@@ -88,3 +89,50 @@ def test_gif_export_reads_back_with_every_frame(tmp_path):
 def test_empty_movie_is_refused(tmp_path):
     with pytest.raises(BlastoError, match="No frames"):
         write_mp4(tmp_path / "x.mp4", np.zeros((0, 4, 4, 3), np.uint8))
+
+
+def test_hand_and_model_outlines_both_show_where_they_agree():
+    frame = np.zeros((16, 16), np.uint8)
+    rgb = overlay_frame(frame, square_mask(), manual=square_mask(), colour="#ff0000", opacity=1.0,
+                        manual_colour="#00ff00")
+    assert rgb[4, 4].tolist() == [0, 255, 0]   # hand: inside its mask
+    assert rgb[3, 6].tolist() == [255, 0, 0]   # model: just outside its mask
+    assert (rgb == [255, 0, 0]).all(axis=-1).sum() > 0 and (rgb == [0, 255, 0]).all(axis=-1).sum() > 0
+
+
+def test_frame_number_and_time_are_burned_into_the_exports(tmp_path):
+    movie, masks = moving_square_movie(frames=4, size=64)
+    labels = frame_labels(4, frame_interval_s=600)
+    assert labels[3] == "frame 3 · 0:30 h"
+    plain = overlay_movie(movie, masks)
+    labelled = overlay_movie(movie, masks, labels=labels)
+    corner = (slice(0, 14), slice(0, 40))
+    assert (labelled[0][corner] != plain[0][corner]).any()                       # text in the corner
+    assert (labelled[0][corner] != labelled[3][corner]).any()                    # a different number
+    assert (labelled[:, 40:, 40:] == plain[:, 40:, 40:]).all()                   # the rest untouched
+    back = iio.imread(write_mp4(tmp_path / "l.mp4", labelled, fps=4), extension=".mp4")
+    # White text survives H.264 (the pool and the red outline have no white pixels).
+    def white(image):
+        return int((image.min(axis=-1) > 200).sum())
+    assert white(back[0][corner]) > 10 and white(plain[0][corner]) == 0
+    assert len(iio.imread(gif_bytes(labelled), extension=".gif")) == 4
+    with pytest.raises(BlastoError, match="one label per frame"):
+        burn_labels(plain, labels[:2])
+
+
+def test_sprite_sheet_and_mask_paths_for_the_player():
+    from PIL import Image
+    import io
+
+    movie = np.stack([np.full((8, 10), 20 * t, np.uint8) for t in range(7)])
+    sheet = sprite_sheet(movie)
+    assert (sheet.count, sheet.columns, sheet.width, sheet.height) == (7, 3, 10, 8)
+    image = np.asarray(Image.open(io.BytesIO(sheet.data)))
+    assert image.shape == (3 * 8, 3 * 10)
+    assert abs(int(image[8 + 4, 10 + 5]) - 80) <= 3          # frame 4: row 1, column 1
+    ring = np.zeros((20, 20), bool)
+    ring[4:16, 4:16] = True
+    ring[8:12, 8:12] = False
+    path = mask_path(ring)
+    assert path.count("M") == 2 and path.endswith("Z")      # the outline and the hole
+    assert mask_path(np.zeros((5, 5), bool)) == ""

@@ -22,21 +22,28 @@ import hashlib
 import io
 import re
 import shutil
+import struct
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from blasto.errors import MaskError
-from blasto.store.manifest import SIDES
+from blasto.errors import BlastoError, MaskError
 from blasto.masks import decode_lab_mask
+from blasto.movies.base import MAX_FRAME_PIXELS
+from blasto.store.manifest import SIDES
+
 IMAGE_SUFFIXES = {".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp", ".gif"}
 # A "mask" with more than this fraction of pixels far from both black and white (between a
 # quarter and three quarters of the range) is a photo put in the wrong place. Smoothly resized
 # masks only have gray at their edges: a few percent.
 MAX_GRAY_FRACTION = 0.10
+#: The most an uploaded zip may unpack to (2 GB): a zip bomb, or a damaged size field, is
+#: refused before anything is extracted.
+MAX_ZIP_BYTES = 2 * 1024 ** 3
 
 
 @dataclass
@@ -120,9 +127,15 @@ def _read_gray(path: Path) -> np.ndarray:
 
     try:
         with Image.open(path) as image:
+            if image.size[0] * image.size[1] > MAX_FRAME_PIXELS:
+                raise MaskError(f"{path}: the image declares {image.size[0]}x{image.size[1]} "
+                                "pixels, more than blasto reads; the file is damaged.")
             image.seek(0)
             array = np.asarray(image)
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
+    # Pillow's decoders raise more than OSError for a damaged file (IndexError and
+    # struct.error from a truncated GIF, DecompressionBombError from a huge declared size).
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, IndexError, struct.error,
+            MemoryError, Image.DecompressionBombError) as exc:
         raise MaskError(f"{path}: cannot read this file as an image ({exc}).") from None
     if array.dtype == bool:
         return array.astype(np.float32) * 255.0
@@ -299,20 +312,39 @@ def _next_import_index(pairs) -> int:
     return max(numbers, default=-1) + 1
 
 
-def import_lab_zip(experiment, data, *, replace: bool = False) -> ImportReport:
-    """Import a zip of a lab folder (bytes or a file object), e.g. from a browser upload."""
+def import_lab_zip(experiment, data, *, replace: bool = False, name: str = "The upload") -> ImportReport:
+    """Import a zip of a lab folder (bytes or a file object), e.g. from a browser upload;
+    ``name`` (the upload's file name) is what messages call it."""
     raw = data if isinstance(data, (bytes, bytearray)) else data.read()
+    label = name if name == "The upload" else f"The upload {name!r}"
     try:
         archive = zipfile.ZipFile(io.BytesIO(raw))
-    except zipfile.BadZipFile:
-        raise MaskError("The upload is not a zip file: zip the folder holding train/ and "
-                        "validation/ and upload that.") from None
+        members = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError,
+            NotImplementedError, struct.error, IndexError):
+        raise MaskError(f"{label} is not a zip file (or a damaged one): zip the folder holding "
+                        "train/ and validation/ and upload that.") from None
+    declared = sum(max(member.file_size, 0) for member in members)
+    if declared > MAX_ZIP_BYTES:
+        raise MaskError(f"{label} unpacks to {declared / 1024 ** 3:.1f} GB, more than the "
+                        f"{MAX_ZIP_BYTES / 1024 ** 3:.0f} GB blasto accepts.")
     with archive, tempfile.TemporaryDirectory(prefix="blasto-import-") as tmp:
-        for member in archive.infolist():
+        for member in members:
             if not Path(tmp, member.filename).resolve().is_relative_to(Path(tmp).resolve()):
-                raise MaskError(f"The zip holds a file outside its folder ({member.filename}).")
-        archive.extractall(tmp)
+                raise MaskError(f"{label} holds a file outside its folder ({member.filename}).")
+        try:
+            archive.extractall(tmp)
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError,
+                RuntimeError, struct.error, zlib.error, IndexError) as exc:
+            # RuntimeError: an encrypted member; zlib.error, BadZipFile: damaged data (CRC).
+            raise MaskError(f"{label} is a damaged zip file ({exc}).") from None
         macos = Path(tmp, "__MACOSX")  # resource forks that macOS's zip adds
         if macos.exists():
             shutil.rmtree(macos)
-        return import_lab_folder(experiment, tmp, replace=replace)
+        try:
+            return import_lab_folder(experiment, tmp, replace=replace)
+        except BlastoError as exc:  # name the files inside the upload, not a temporary folder
+            message = str(exc)
+            for prefix in {str(Path(tmp).resolve()), str(tmp)}:
+                message = message.replace(prefix + "/", "").replace(prefix, "the zip")
+            raise type(exc)(f"{label}: {message}") from None

@@ -1,7 +1,6 @@
 """Small Streamlit helpers shared by ``app.py`` and the pages.
 
-Only ``blasto.app`` and the pages import Streamlit; nothing here imports
-``streamlit_drawable_canvas`` (it raises outside ``streamlit run``).
+Only ``blasto.app`` and the pages import Streamlit.
 """
 
 from __future__ import annotations
@@ -12,6 +11,7 @@ import streamlit as st
 
 from blasto.errors import BlastoError
 from blasto.store.experiment import Experiment, list_experiments, open_experiment
+from blasto.store.log import log_exception, short_report
 
 #: The experiment chosen on any page, followed by the others.
 CURRENT = "current_experiment"
@@ -19,7 +19,21 @@ CURRENT = "current_experiment"
 EXPERIMENT_SELECT = "experiment_select"
 
 
+#: Session key of the pages' leave hooks: {page title: function run when another page opens}.
+LEAVE_HOOKS = "page_leave_hooks"
+
+
+def on_leave(title: str, hook) -> None:
+    """Run ``hook`` when the user opens another page than ``title`` (e.g. save unsaved work)."""
+    st.session_state.setdefault(LEAVE_HOOKS, {})[title] = hook
+
+
 def page_setup(title: str) -> None:
+    """Start a page: run the other pages' leave hooks (:func:`on_leave`), set its tab title."""
+    for other, hook in list(st.session_state.get(LEAVE_HOOKS, {}).items()):
+        if other != title:
+            with report_errors():
+                hook()
     st.set_page_config(page_title=f"blasto · {title}", page_icon=":material/biotech:", layout="wide")
 
 
@@ -30,6 +44,27 @@ def report_errors():
         yield
     except BlastoError as exc:
         st.error(str(exc))
+
+
+def run_page(main, *, title: str) -> None:
+    """Run a page's ``main()`` inside the app's one error boundary.
+
+    A :class:`BlastoError` that no step caught shows as its plain message. Any other exception
+    is logged with its traceback (:func:`blasto.store.log.log_exception`) and shows as one short
+    red line naming the log, never a raw traceback. Streamlit's own control flow passes
+    through: ``st.rerun``/``st.stop`` raise BaseExceptions (not caught here), and a fragment's
+    FragmentHandledException is Streamlit's to handle.
+    """
+    from streamlit.errors import FragmentHandledException
+
+    try:
+        main()
+    except FragmentHandledException:
+        raise
+    except BlastoError as exc:
+        st.error(str(exc))
+    except Exception as exc:  # noqa: BLE001 - this is the boundary: everything else lands here
+        st.error(short_report(exc, log_exception(exc, where=f"the {title} page")))
 
 
 def page_state(key: str, factory):

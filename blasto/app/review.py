@@ -1,19 +1,26 @@
 """The Review page's movie and chart: the typed settings it passes around, the cached
-predictions and areas behind it, the callbacks that move the frame, and the playing viewer."""
+predictions, areas and player inputs behind it, the callbacks that move the frame, and the
+viewer (blasto.app.player plays the movie in the browser)."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
-import numpy as np
 import streamlit as st
 
+from blasto.app.player import player
 from blasto.model.files import model_file, model_id
 from blasto.model.inference import Predictor
 from blasto.review import charts, overlay
 from blasto.review import predictions as predict
-from blasto.review.areas import UNIT_LABELS, PostProcessing
+from blasto.review.areas import PostProcessing, masks_from_probabilities
 from blasto.store.experiment import Experiment
+
+try:
+    from blasto.review import events as event_detection
+except ImportError:  # blasto.review.events not there yet: the page shows no events
+    event_detection = None
 
 ss = st.session_state
 
@@ -21,13 +28,13 @@ ss = st.session_state
 class Keys:
     """Session keys of this page that its code reads or sets."""
 
-    FRAME = "review_frame"
+    FRAME = "review_frame"    # the frame the player last reported (or was sent to)
+    SEEK = "review_seek"      # bumped to make the player jump to FRAME
+    PLAYER = "review_player"  # the player component's state
     POOL = "review_pool"
-    PLAYING = "review_playing"
-    TIMER_ON = "review_timer_on"  # whether the viewer's fragment timer runs (follows PLAYING)
-    CHART = "review_chart"
     GRID = "review_grid"
     JUMP = "review_jump"
+    EVENT = "review_event"    # the events table's selection
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,24 @@ class Manual:
     normalised: bool
     unit: str
     manual_unit: str
+
+
+def model_warning(entry, experiment_name: str) -> str | None:
+    """The picker's warning for a model trained on another experiment (None when it fits).
+
+    >>> import datetime, pathlib
+    >>> from blasto.model.files import ModelEntry
+    >>> other = ModelEntry("run-1", pathlib.Path("run-1"), pathlib.Path("run-1/best.keras"), "plate2", 0.9,
+    ...                    datetime.datetime(2026, 12, 1), 1)
+    >>> model_warning(other, "plate1")
+    "run-1 was trained on experiment 'plate2', not on 'plate1': its masks may not fit these pools."
+    >>> model_warning(other, "plate2") is None
+    True
+    """
+    if entry.experiment and entry.experiment != experiment_name:
+        return (f"{entry.name} was trained on experiment {entry.experiment!r}, not on {experiment_name!r}: "
+                "its masks may not fit these pools.")
+    return None
 
 
 # -- cached computations (keyed by plain values; the cache file's mtime invalidates) ----------
@@ -101,20 +126,88 @@ def run_prediction(experiment, model_path, pools) -> None:
     bar.empty()
 
 
+# -- events ---------------------------------------------------------------------------------
+@st.cache_data(max_entries=256, show_spinner=False)
+def _pool_events(experiment_path: str, pool: int, model_path: str, post: tuple, stamp: int, settings: tuple):
+    experiment = Experiment(experiment_path)
+    probabilities = predict.read_cached(experiment, model_path, pool)
+    if probabilities is None:
+        return None
+    masks = masks_from_probabilities(probabilities, post=PostProcessing(*post))
+    # The same per-cell detection as the CLI and the plate report, in the pool's best unit.
+    return event_detection.pool_events(experiment, pool, masks, settings=event_detection.EventSettings(*settings))
+
+
+def plate_events(experiment, pools, *, model_path, post_key, settings) -> dict:
+    """Each predicted pool's events (blasto.review.events.PoolEvents), by pool; {} when event
+    detection is not available. Cached per pool, settings and prediction."""
+    if event_detection is None or settings is None:
+        return {}
+    found = {}
+    for pool in sorted(pools):
+        events = _pool_events(str(experiment.path), pool, str(model_path), post_key,
+                              cache_stamp(experiment, model_path, pool), dataclasses.astuple(settings))
+        if events is not None:
+            found[pool] = events
+    return found
+
+
+def event_clicked(rows: list) -> None:
+    """A row of the events table was clicked: show that collapse's start."""
+    selection = (ss.get(Keys.EVENT) or {}).get("selection", {}).get("rows", [])
+    if selection and selection[0] < len(rows):
+        set_frame(rows[selection[0]])
+
+
+# -- the player's inputs, cached per pool -------------------------------------------------
+def movie_stamp(experiment, pool) -> int:
+    return experiment.pool_movie_path(pool).stat().st_mtime_ns
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def pool_sprite(experiment_path: str, pool: int, stamp: int, _movie) -> overlay.Sprite:
+    return overlay.sprite_sheet(_movie)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def model_paths(experiment_path: str, pool: int, model_path: str, post: tuple, stamp: int) -> list[str]:
+    masks, _ = pool_masks_and_table(experiment_path, pool, model_path, post, stamp)
+    return [overlay.mask_path(m) for m in masks]
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _hand_paths(experiment_path: str, pool: int, stamps: tuple) -> dict:
+    experiment = Experiment(experiment_path)
+    return {frame: overlay.mask_path(experiment.read_mask(pool, frame)) for frame, _ in stamps}
+
+
+def hand_paths(experiment, pool) -> dict:
+    """The hand masks' outlines by frame (re-read when a mask file changes)."""
+    stamps = []
+    for frame in experiment.annotated_frames(pool):
+        try:
+            stamps.append((frame, experiment.mask_path(pool, frame).stat().st_mtime_ns))
+        except FileNotFoundError:  # deleted since the folder was listed
+            continue
+    return _hand_paths(str(experiment.path), pool, tuple(stamps))
+
+
 # -- callbacks: they run before the next script run, so they may set widget values ----------
 def set_frame(frame: int) -> None:
+    """Move the movie to ``frame`` (the player jumps there on the next run)."""
     ss[Keys.FRAME] = int(frame)
-    ss[Keys.PLAYING] = False
+    ss[Keys.SEEK] = ss.get(Keys.SEEK, 0) + 1
 
 
-def step(delta: int, n_frames: int) -> None:
-    set_frame((ss.get(Keys.FRAME, 0) + delta) % n_frames)
-
-
-def chart_clicked() -> None:
-    frame = charts.selected_value(ss.get(Keys.CHART))
+def player_reported() -> None:
+    """The player paused, was scrubbed or clicked: remember its frame (no jump back)."""
+    state = ss.get(Keys.PLAYER)
+    try:
+        frame = state["frame"]
+    except (KeyError, TypeError):
+        return
     if frame is not None:
-        set_frame(frame)
+        ss[Keys.FRAME] = int(frame)
 
 
 def jump_clicked() -> None:
@@ -130,45 +223,16 @@ def grid_clicked() -> None:
         ss[Keys.POOL] = pool
 
 
-def viewer(experiment, pool, movie, masks, table, look: Look, manual: Manual, highlight):
-    """Movie and chart in one fragment: playing reruns only them, and the marker follows."""
-    n_frames = len(movie)
-    hand_frames = experiment.annotated_frames(pool)
-
-    @st.fragment(run_every=1.0 / look.fps if ss[Keys.PLAYING] else None)
-    def movie_and_chart():
-        timer_on = ss.get(Keys.TIMER_ON, False)
-        if ss[Keys.PLAYING] and timer_on:
-            ss[Keys.FRAME] = (ss[Keys.FRAME] + 1) % n_frames
-        frame = ss[Keys.FRAME]
-        left, right = st.columns([5, 6], gap="large")
-        with left:
-            manual_mask = experiment.read_mask(pool, frame) if look.show_manual and frame in hand_frames else None
-            image = overlay.overlay_frame(movie[frame], masks[frame], style=look.style, colour=look.colour,
-                                          opacity=look.opacity, manual=manual_mask, scale=2)
-            st.image(image, output_format="PNG", width="stretch")
-            row = table.iloc[frame]
-            when = f" · {row['time_h']:.2f} h" if np.isfinite(row["time_h"]) else ""
-            hand = " · hand mask in blue" if manual_mask is not None else ""
-            st.markdown(f"**Frame {frame}** of {n_frames - 1}{when} · **{row[manual.unit]:,.0f}** "
-                        f"{UNIT_LABELS[manual.unit].removeprefix('area (').removesuffix(')')}{hand}",
-                        help="Frames are numbered from 0.")
-            st.slider("Frame", 0, n_frames - 1, key=Keys.FRAME, label_visibility="collapsed")
-            b1, b2, b3 = st.columns(3)
-            b1.button("◀ Prev", on_click=step, args=(-1, n_frames), width="stretch")
-            b2.button("Next ▶", on_click=step, args=(1, n_frames), width="stretch")
-            b3.toggle("▶ Play", key=Keys.PLAYING)
-        with right:
-            figure = charts.area_chart(table, unit=manual.unit, frame=frame, manual=manual.measurements,
-                                       manual_unit=manual.manual_unit, normalised=manual.normalised,
-                                       highlight=highlight)
-            st.plotly_chart(figure, key=Keys.CHART, on_select=chart_clicked, selection_mode="points",
-                            config={"displaylogo": False, "toImageButtonOptions": {
-                                "format": "png", "filename": f"{experiment.name}-pool{pool:02d}-areas",
-                                "scale": 2}})
-            st.caption("Click a point to show its frame.")
-        if ss[Keys.PLAYING] != timer_on:
-            ss[Keys.TIMER_ON] = ss[Keys.PLAYING]
-            st.rerun(scope="app")  # start or stop the fragment's timer
-
-    movie_and_chart()
+def viewer(experiment, pool, movie, masks, table, look: Look, manual: Manual, highlight, *, model_path,
+           post_key, collapses=()) -> None:
+    """The movie and its area chart, played in the browser by blasto.app.player."""
+    stamp = cache_stamp(experiment, model_path, pool)
+    sprite = pool_sprite(str(experiment.path), pool, movie_stamp(experiment, pool), movie)
+    paths = model_paths(str(experiment.path), pool, str(model_path), post_key, stamp)
+    chart = charts.player_chart(table, unit=manual.unit, manual=manual.measurements,
+                                manual_unit=manual.manual_unit, normalised=manual.normalised,
+                                highlight=highlight, collapses=collapses)
+    player(sprite=sprite, model_paths=paths, hand_paths=hand_paths(experiment, pool) if look.show_manual else {},
+           chart=chart, style=look.style, colour=look.colour, opacity=look.opacity, fps=look.fps,
+           frame=ss.get(Keys.FRAME, 0), seek=(ss.get(Keys.FRAME, 0), ss.get(Keys.SEEK, 0)),
+           key=f"{Keys.PLAYER}", on_frame=player_reported)

@@ -10,7 +10,7 @@ plate's ``areas.csv`` is the one ``predict`` writes for the same experiment. Out
                                     (open it in the app: BLASTO_DATA=OUT/experiments)
     OUT/plates/<plate>/areas.csv    as python -m blasto predict writes it
     OUT/plates/<plate>/masks/pool01.ome.tif   measured masks, OME-TIFF TYX, 255 = cell
-    OUT/plates/<plate>/events.csv, events_summary.csv   collapses and expansion (blasto.review.events)
+    OUT/plates/<plate>/events.csv, summary.csv   collapses and expansion (blasto.review.events)
     OUT/plates/<plate>/prepared.json   the crop's key: a rerun crops again only if it changed
     OUT/plates/<plate>/plate.json      written last: the work key, what was done, how long
 
@@ -31,13 +31,9 @@ from blasto.batch.resume import content_hash, recorded_key, work_key
 from blasto.model.files import model_file, model_id
 from blasto.model.inference import DEFAULT_BATCH_SIZE
 from blasto.prepare.clean import DEFAULT_TOLERANCE
+from blasto.review import events
 from blasto.review.areas import PostProcessing, best_unit
 from blasto.store import atomic
-
-try:  # issue 11's events; until that module lands a batch measures areas only
-    from blasto.review import events as _events
-except ImportError:  # pragma: no cover - depends on the branch
-    _events = None
 
 #: What a plate's progress reports, in order.
 STAGES = ("hashing", "cropping", "cleaning", "predicting", "measuring", "done")
@@ -150,22 +146,22 @@ def process_plate(plate: PlateMovie, settings: PlateSettings, out, *, progress=N
         experiment, model_path=settings.model, predictor=predictor, batch_size=settings.batch_size,
         progress=lambda done, total, _pool: report(PlateProgress(plate.name, "predicting", done, total)))
 
+    # The same measurements and events as `blasto predict` writes for one experiment.
     tables, pool_events = [], []
     interval = experiment.manifest.frame_interval_s
     for index, (pool, probs) in enumerate(probabilities.items(), start=1):
         masks, table = pool_results(experiment, pool, probs, post=settings.post)
+        found = events.pool_events(experiment, pool, masks, unit=best_unit(table))
+        columns = events.frame_columns(found, len(table))
+        table["collapse"], table["event"] = columns["collapse"].to_numpy(), columns["event"].to_numpy()
         tables.append(table)
+        pool_events.append(found)
         write_ome_masks(folder / "masks" / f"pool{pool:02d}.ome.tif", masks,
                         pixel_size_um=pool_pixel_size_um(experiment.manifest, pool),
                         frame_interval_s=interval)
-        if _events is not None and interval:
-            areas = table[best_unit(table)].to_numpy(float)
-            pool_events.append(_events.detect_events(areas, frame_minutes=interval / 60.0, pool=pool))
         report(PlateProgress(plate.name, "measuring", index, len(probabilities)))
-    if pool_events:
-        atomic.write_text(folder / "events.csv", _events.events_table(pool_events).to_csv(index=False))
-        atomic.write_text(folder / "events_summary.csv",
-                          _events.summary_table(pool_events).to_csv(index=False))
+    atomic.write_text(folder / "events.csv", events.events_table(pool_events).to_csv(index=False))
+    atomic.write_text(folder / "summary.csv", events.summary_table(pool_events).to_csv(index=False))
     areas = export_areas(tables, model=model_id(settings.model), post=settings.post)
     atomic.write_text(folder / "areas.csv", areas.to_csv(index=False))
     seconds = time.perf_counter() - started
@@ -174,7 +170,7 @@ def process_plate(plate: PlateMovie, settings: PlateSettings, out, *, progress=N
         "model": str(model), "model_id": model_id(settings.model), "pools": len(pools), "frames": frames,
         "grid": experiment.manifest.grid.to_dict() if experiment.manifest.grid else None,
         "settings": {**settings.prepare_parts(), "post": settings.post.as_dict()},
-        "events": bool(pool_events), "seconds": round(seconds, 2),
+        "collapses": sum(e.n_collapses for e in pool_events), "seconds": round(seconds, 2),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     })
     report(PlateProgress(plate.name, "done", 1, 1))

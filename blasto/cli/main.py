@@ -2,8 +2,9 @@
 
 Each subcommand is a module in :mod:`blasto.cli` with ``HELP``, ``add_arguments(parser)``
 and ``run(args) -> int``. Bad input raises :class:`~blasto.errors.BlastoError`; it is printed as
-one plain line and the exit status is 2. Ctrl-C exits with status 130 (``train`` handles it
-itself as a Stop).
+one plain line and the exit status is 2. Any other exception is a bug: its traceback goes to
+the log (:mod:`blasto.store.log`), one line naming the log is printed, and the exit status
+is 1. Ctrl-C exits with status 130 (``train`` handles it itself as a Stop).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import importlib
 import sys
 
 from blasto.errors import BlastoError
+from blasto.store.log import log_exception, short_report
 
 # Subcommand name -> module in blasto.cli, in the order of the lab's workflow.
 COMMANDS = {
@@ -22,12 +24,17 @@ COMMANDS = {
     "clean": "clean",
     "import-masks": "import_masks",
     "export-masks": "export_masks",
+    "propose": "propose",
+    "interpolate": "interpolate",
     "train": "train",
     "runs": "runs",
     "stop": "stop",
     "evaluate": "evaluate",
     "predict": "predict",
+    "events": "events",
+    "report": "report",
     "batch": "batch",
+    "export-model": "export_model",
 }
 
 
@@ -64,6 +71,10 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - the command line's one error boundary
+        path = log_exception(exc, where=f"python -m blasto {args.command}")
+        print(f"error: {short_report(exc, path)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -41,6 +41,10 @@ def add_arguments(parser):
     parser.add_argument("--shear-deg", type=float, help="augmentation shear range in degrees")
     parser.add_argument("--no-augment", action="store_true", help="train without augmentation")
     parser.add_argument("--seed", type=int)
+    parser.add_argument("--from-model", metavar="M",
+                        help="fine-tune from this saved model's weights, with its architecture (the "
+                             "Draw step's 'Retrain from corrections'); without --epochs, "
+                             "--steps-per-epoch or --learning-rate: one short retraining round")
     parser.add_argument("--run-dir", help="run folder to use (default: a new one under models/)")
     parser.add_argument("--resume", metavar="RUN_DIR",
                         help="resume a stopped run (folder or run id) from its last weights")
@@ -73,6 +77,14 @@ def config_from_args(args):
     if augment:
         base = TrainConfig.from_preset(args.preset, experiment=args.experiment).augment
         overrides["augment"] = dataclasses.replace(base, **augment)
+    if getattr(args, "from_model", None):
+        import copy
+
+        from blasto.annotate.retrain import retrain_config
+        from blasto.train.config import PRESETS
+
+        preset = {**copy.deepcopy(PRESETS[args.preset]), "preset": args.preset}
+        return retrain_config(args.experiment, model=args.from_model, **{**preset, **overrides})
     return TrainConfig.from_preset(args.preset, experiment=args.experiment, **overrides)
 
 

@@ -196,7 +196,10 @@ def _radius_curve(rng, n_frames, *, start, expanded):
     times.sort()
     keep = np.ones(n_frames)
     for when in times:
-        depth = rng.uniform(0.2, 0.33)  # radius lost: 35-55 % of the area
+        # Radius lost: 41-55 % of the area (54-70 % of the volume). The field calls a loss of
+        # >= 50 % of the volume a collapse (>= 37 % of a sphere's area; blasto.review.events), so
+        # every drawn collapse is one by that definition, with a margin for measurement noise.
+        depth = rng.uniform(0.23, 0.33)
         duration = rng.integers(1, 3)  # a collapse takes 10-20 minutes
         recovery = max(1.5, rng.uniform(0.04, 0.09) * T)
         tau = t - when

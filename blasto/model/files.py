@@ -12,9 +12,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import hashlib
+import zipfile
 from pathlib import Path
 
-from blasto.errors import TrainingError
+from blasto.errors import TrainingError, first_line
 from blasto.store.roots import models_root
 
 #: Names a saved model may have inside a run folder or model folder, in order of preference.
@@ -67,10 +68,35 @@ def load_model(path):
     import keras
 
     file = model_file(path)
+    if not zipfile.is_zipfile(file):  # Keras would say "File not found" for a torn file
+        raise TrainingError(f"{file}: cannot load the model (not a .keras zip archive: the "
+                            "file is damaged, truncated or something else).")
     try:
-        return keras.models.load_model(file, compile=False)
+        # safe_mode (Keras' default, said here on purpose): a model file cannot run code.
+        model = keras.models.load_model(file, compile=False, safe_mode=True)
     except Exception as exc:  # a torn or foreign file: say which one
-        raise TrainingError(f"{file}: cannot load the model ({exc}).") from None
+        if "Lambda" in str(exc) or "safe_mode" in str(exc):
+            raise TrainingError(
+                f"{file}: the model holds a Lambda layer (Python code), which blasto refuses "
+                "to run (Keras' safe mode); save a model without Lambda layers.") from None
+        raise TrainingError(f"{file}: cannot load the model ({first_line(exc)}).") from None
+    check_segmentation_model(model, file)
+    return model
+
+
+def check_segmentation_model(model, file) -> None:
+    """A TrainingError unless ``model`` maps gray images (N, H, W, 1) to one P(cell) channel
+    (N, H, W, 1), as the U-Net does."""
+    try:
+        ins, outs = [tuple(t.shape) for t in model.inputs], [tuple(t.shape) for t in model.outputs]
+    except (AttributeError, TypeError, ValueError):  # a bare layer or a subclassed model
+        ins, outs = [], []
+    good = (len(ins) == 1 and len(outs) == 1 and len(ins[0]) == 4 and len(outs[0]) == 4
+            and ins[0][-1] in (1, None) and outs[0][-1] == 1)
+    if not good:
+        raise TrainingError(f"{file}: not a segmentation model blasto can use (it takes "
+                            f"{ins or '?'} and gives {outs or '?'}; expected gray images "
+                            "(N, H, W, 1) in and one P(cell) channel (N, H, W, 1) out).")
 
 
 def model_id(path) -> str:

@@ -16,12 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
-from blasto.errors import MovieError
+from blasto.errors import MovieError, first_line
 
 #: Percentiles that map frames of more than 8 bits to 0 and 255.
 LOW_PERCENTILE, HIGH_PERCENTILE = 0.5, 99.5
 #: How many frames, spread over the movie, the percentiles are computed on.
 SAMPLE_FRAMES = 16
+#: The largest frame a movie may declare (8192 x 8192): a header that declares more is
+#: refused before anything is decoded, so a damaged or hostile size field cannot exhaust memory.
+MAX_FRAME_PIXELS = 8192 * 8192
 
 _LUMA = np.array([0.299, 0.587, 0.114])
 
@@ -76,6 +79,9 @@ class ToUint8:
     def from_sample(cls, frames) -> "ToUint8":
         """Levels from the robust percentiles of a sample of (gray) frames."""
         values = np.concatenate([np.asarray(f).ravel()[::7].astype(np.float64) for f in frames])
+        values = values[np.isfinite(values)]  # NaN and inf in float frames carry no level
+        if not values.size:
+            return cls(0.0, 1.0)
         low, high = np.percentile(values, [LOW_PERCENTILE, HIGH_PERCENTILE])
         if high <= low:  # a flat movie: keep it flat instead of dividing by zero
             high = low + 1.0
@@ -87,18 +93,12 @@ class ToUint8:
             return frame
         if self.low is None:  # 8-bit data that arrived as float (luma of RGB)
             return np.clip(np.rint(frame), 0, 255).astype(np.uint8)
-        scaled = (np.asarray(frame, np.float32) - self.low) * (255.0 / (self.high - self.low))
+        frame = np.asarray(frame, np.float32)
+        # NaN is black, +-inf the ends of the range; huge floats overflow to inf, then clip.
+        frame = np.nan_to_num(frame, nan=self.low, posinf=self.high, neginf=self.low)
+        with np.errstate(over="ignore"):
+            scaled = (frame - self.low) * (255.0 / (self.high - self.low))
         return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
-
-
-def first_line(exc: BaseException) -> str:
-    """The first line of an exception's message (or its type's name when it has none).
-
-    >>> first_line(ValueError("bad header\\nat byte 12")), first_line(EOFError())
-    ('bad header', 'EOFError')
-    """
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 @contextlib.contextmanager
@@ -157,9 +157,16 @@ class Movie:
         raise NotImplementedError
 
     def _refuse_if_empty(self) -> None:
-        """A MovieError when the header says there are no frames, or frames without pixels."""
+        """A MovieError when the header says there are no frames, frames without pixels, or
+        frames larger than :data:`MAX_FRAME_PIXELS`."""
         if self.n_frames <= 0 or self.height <= 0 or self.width <= 0:
             raise MovieError(f"{self.path}: the movie has zero frames.")
+        if self.height * self.width > MAX_FRAME_PIXELS:
+            raise MovieError(
+                f"{self.path}: the header declares frames of {self.width}x{self.height} pixels, "
+                f"more than blasto reads ({MAX_FRAME_PIXELS:,} pixels); the file is damaged, or "
+                "reduce the movie's size."
+            )
 
     def frame(self, index: int) -> np.ndarray:
         """Frame ``index`` (from 0) as a (height, width) uint8 array."""

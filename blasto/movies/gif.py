@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import struct
+import warnings
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from blasto.errors import MovieError
 from blasto.movies.base import Movie, refused
 
-# What Pillow raises for a broken GIF.
-_BROKEN = (OSError, EOFError, ValueError, SyntaxError)
+# What Pillow raises for a broken GIF: besides the usual, its GIF decoder raises IndexError and
+# struct.error on truncated blocks, and DecompressionBombError on a huge declared screen.
+_BROKEN = (OSError, EOFError, ValueError, SyntaxError, IndexError, struct.error, MemoryError,
+           Image.DecompressionBombError)
 
 
 class GifMovie(Movie):
@@ -19,12 +24,15 @@ class GifMovie(Movie):
     format = "gif"
 
     def _open(self) -> bool:
-        from PIL import Image
-
-        with refused(f"{self.path}: the GIF is truncated or corrupt", _BROKEN):
+        # Pillow warns of sizes that blasto's own limit (MAX_FRAME_PIXELS) refuses anyway.
+        with refused(f"{self.path}: the GIF is truncated or corrupt", _BROKEN), \
+                warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             self._image = self._held.enter_context(Image.open(self.path))
-            self.n_frames = int(getattr(self._image, "n_frames", 1))
+            self.n_frames = 1
             self.width, self.height = self._image.size
+            self._refuse_if_empty()  # a huge declared screen, before any frame is decoded
+            self.n_frames = int(getattr(self._image, "n_frames", 1))
             duration = self._image.info.get("duration")
         if not _ends_with_gif_trailer(self.path):
             raise MovieError(f"{self.path}: the GIF is truncated (its end marker is missing).")

@@ -12,6 +12,7 @@ from pathlib import Path
 from blasto.errors import MovieError
 from blasto.movies import VIDEO_EXTENSIONS, open_movie
 from blasto.store import atomic
+from blasto.store.roots import is_allowed
 
 #: File endings offered for plate movies.
 MOVIE_SUFFIXES = (".gif", ".tif", ".tiff") + VIDEO_EXTENSIONS
@@ -40,7 +41,9 @@ def movies_under(root) -> list[Path]:
             continue
         if (root / relative.parts[0] / "manifest.json").exists():
             continue  # inside an experiment
-        if path.is_file() and path.suffix.lower() in MOVIE_SUFFIXES:
+        # A symlink out of ``root`` (and of the allowed folders) is not offered.
+        inside = path.resolve().is_relative_to(root.resolve()) or is_allowed(path)
+        if path.is_file() and path.suffix.lower() in MOVIE_SUFFIXES and inside:
             found.append(path)
     return found
 

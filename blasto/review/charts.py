@@ -32,14 +32,19 @@ def pool_results(experiment, pool: int, probabilities, *, post: PostProcessing):
     return masks, area_table(experiment, pool, pixel_areas(masks))
 
 
-def export_areas(tables, *, model: str, post: PostProcessing) -> pd.DataFrame:
+def export_areas(tables, *, model: str, post: PostProcessing, events: dict | None = None) -> pd.DataFrame:
     """The areas CSV: per-pool area tables with the model and the post-processing on each row.
+
+    With ``events`` (blasto.review.events.PoolEvents by pool), the per-frame ``collapse`` and
+    ``event`` columns of blasto.review.events.frame_columns (as in the plate report's CSV).
 
     >>> t = pd.DataFrame({"pool": [1], "frame": [0], "area_px": [5.0]})
     >>> export_areas([t], model="demo", post=PostProcessing()).columns.tolist()
     ['pool', 'frame', 'area_px', 'model', 'threshold', 'fill_holes', 'keep', 'min_size', 'post_processing']
     """
     tables = [t for t in tables if t is not None and len(t)]
+    if events:
+        tables = [_with_events(t, events.get(int(t["pool"].iloc[0]))) for t in tables]
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
     table["model"] = model
     table["threshold"] = post.threshold
@@ -48,6 +53,15 @@ def export_areas(tables, *, model: str, post: PostProcessing) -> pd.DataFrame:
     table["min_size"] = post.min_size
     table["post_processing"] = post.describe()
     return table
+
+
+def _with_events(table: pd.DataFrame, pool_events) -> pd.DataFrame:
+    from blasto.review.events import frame_columns
+
+    if pool_events is None:
+        return table
+    columns = frame_columns(pool_events, len(table))
+    return pd.concat([table.reset_index(drop=True), columns[["collapse", "event"]]], axis=1)
 
 
 def guess_manual_unit(measurements: Measurements) -> str:
@@ -140,6 +154,51 @@ def area_chart(table: pd.DataFrame, *, unit: str, frame: int | None = None,
     return figure
 
 
+def _finite(values) -> list:
+    """Floats for JSON: NaN and infinities become None (a gap in the line)."""
+    return [float(v) if np.isfinite(v) else None for v in np.asarray(values, float)]
+
+
+def player_chart(table: pd.DataFrame, *, unit: str, manual: Measurements | None = None,
+                 manual_unit: str | None = None, normalised: bool = False, highlight=(),
+                 collapses=()) -> dict:
+    """The area chart as plain data for the in-page player (blasto.app.player), which draws it.
+
+    Same curves as :func:`area_chart`: ``x`` per frame (hours when known, else frame numbers),
+    the model's ``y``, the ``manual`` points (frame, value), the ``highlight`` frames, and the
+    ``collapses`` (blasto.review.events.Collapse, or anything with ``start_frame``,
+    ``bottom_frame``, ``recovery_frame`` and ``depth_percent``) to shade.
+
+    >>> t = pd.DataFrame({"frame": [0, 1, 2], "time_h": [0.0, 0.5, 1.0], "area_px": [4.0, 2.0, 4.0]})
+    >>> chart = player_chart(t, unit="area_px", normalised=True)
+    >>> chart["x"], chart["y"], chart["x_label"]
+    ([0.0, 0.5, 1.0], [1.0, 0.0, 1.0], 'time (h)')
+    """
+    x_column, x_label = time_axis(table)
+    model = table[unit].to_numpy(float)
+    chart = {
+        "x": _finite(table[x_column]), "x_label": x_label,
+        "y": _finite(normalise(model) if normalised else model),
+        "y_label": "area (normalised)" if normalised else UNIT_LABELS.get(unit, unit),
+        "value": _finite(model), "unit": UNIT_LABELS.get(unit, unit).removeprefix("area (").removesuffix(")"),
+        "time_h": _finite(table["time_h"]) if "time_h" in table else [None] * len(table),
+        "manual": [], "highlight": [int(f) for f in highlight if 0 <= f < len(table)], "collapses": [],
+        "colours": {"model": MODEL_COLOUR, "manual": MANUAL_COLOUR, "marker": MARKER_COLOUR},
+    }
+    if manual is not None and len(manual):
+        values = manual.areas.astype(float)
+        values = normalise(values) if normalised else convert_area(
+            table, values, manual.frames, source=manual_unit or unit, target=unit)
+        chart["manual"] = [[int(f), v] for f, v in zip(manual.frames, _finite(values))
+                           if 0 <= f < len(table)]
+    for c in collapses:
+        chart["collapses"].append({
+            "start": int(c.start_frame), "bottom": int(c.bottom_frame),
+            "recovery": None if c.recovery_frame is None else int(c.recovery_frame),
+            "depth": float(c.depth_percent)})
+    return chart
+
+
 def convert_area(table: pd.DataFrame, values, frames, *, source: str, target: str) -> np.ndarray:
     """Convert areas between the unit columns of an area table, using its per-pool factors.
 
@@ -157,12 +216,15 @@ def convert_area(table: pd.DataFrame, values, frames, *, source: str, target: st
 
 
 def small_multiples(curves: dict, *, unit: str, current: int | None = None, normalised: bool = False,
-                    columns: int = 4, height: int = 520):
+                    columns: int = 4, height: int = 520, events: dict | None = None):
     """Every pool's area curve in a grid like the plate (pool 1 top left); click one to open it.
 
     ``curves`` maps pool numbers to area tables (pools without a prediction are left out).
-    Each point carries its pool number in ``customdata``.
+    Each point carries its pool number in ``customdata``. ``events`` (PoolEvents by pool)
+    shades each collapse (start to recovery, or to the end) and marks its start with a ▼; the
+    title counts them.
     """
+    events = events or {}
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -170,8 +232,12 @@ def small_multiples(curves: dict, *, unit: str, current: int | None = None, norm
     if not pools:
         return go.Figure()
     rows = (max(pools) - 1) // columns + 1
-    titles = [f"pool {n}" + (" ◀" if n == current else "") if n in curves else ""
-              for n in range(1, rows * columns + 1)]
+    def title(n):
+        count = len(events[n].collapses) if n in events else None
+        extra = f" · {count} collapse{'s' if count != 1 else ''}" if count else ""
+        return f"pool {n}{extra}" + (" ◀" if n == current else "")
+
+    titles = [title(n) if n in curves else "" for n in range(1, rows * columns + 1)]
     figure = make_subplots(rows=rows, cols=columns, subplot_titles=titles, shared_xaxes=True,
                            vertical_spacing=0.12, horizontal_spacing=0.04)
     for pool in pools:
@@ -188,6 +254,21 @@ def small_multiples(curves: dict, *, unit: str, current: int | None = None, norm
             customdata=np.full(len(table), pool), name=f"pool {pool}",
             hovertemplate=f"pool {pool}<br>%{{y:.4g}}<extra>click to open</extra>",
         ), row=(pool - 1) // columns + 1, col=(pool - 1) % columns + 1)
+        where = dict(row=(pool - 1) // columns + 1, col=(pool - 1) % columns + 1)
+        x = table[x_column].to_numpy(float)
+        collapses = events[pool].collapses if pool in events else ()
+        for c in collapses:
+            end = c.recovery_frame if c.recovery_frame is not None else len(x) - 1
+            figure.add_vrect(x0=x[c.start_frame], x1=x[min(end, len(x) - 1)], fillcolor="rgba(120,90,200,0.18)",
+                             line_width=0, layer="below", **where)
+        if len(collapses):
+            starts = [c.start_frame for c in collapses]
+            figure.add_trace(go.Scatter(
+                x=x[starts], y=y[starts], mode="markers", showlegend=False, name=f"pool {pool} collapses",
+                marker=dict(symbol="triangle-down", size=8, color="#7a4fd0"),
+                customdata=np.full(len(starts), pool),
+                hovertemplate=f"pool {pool}: collapse<extra>click to open</extra>",
+            ), **where)
     figure.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), clickmode="event+select",
                          uirevision="small-multiples")
     figure.update_yaxes(showticklabels=False)

@@ -305,3 +305,71 @@ def save_measurements(experiment, pool: int, measurements: Measurements) -> Path
     path = experiment.measurements_path(pool)
     atomic.write_text(path, measurements.table().to_csv(index=False))
     return path
+
+
+# -- which measurements a pool shows ------------------------------------------------------------
+def pools_named(source, *, name=None) -> list[int]:
+    """The pools a measurements file names in its ``pool`` (or ``well``) column; [] without one.
+
+    >>> pools_named(b"pool,frame,area\\n2,0,5\\n2,1,6\\n7,0,4\\n", name="m.csv")
+    [2, 7]
+    >>> pools_named(b"frame,area\\n0,5\\n", name="m.csv")
+    []
+    """
+    cells = read_cells(source, name=name)
+    first = cells.iloc[0].tolist()
+    if not _is_header(first):
+        return []
+    column = next((c for c, h in enumerate(first) if _POOL.search(h.lower().strip())), None)
+    if column is None:
+        return []
+    values = [_number(v) for v in cells.iloc[1:, column]]
+    return sorted({int(v) for v in values if v is not None and np.isfinite(v)})
+
+
+def upload_pools(source, *, uploaded_for: int, name=None) -> list[int]:
+    """The pools an uploaded file applies to: those it names, else the pool it was uploaded on.
+
+    >>> upload_pools(b"frame,area\\n0,5\\n", uploaded_for=3, name="m.csv")
+    [3]
+    """
+    return pools_named(source, name=name) or [int(uploaded_for)]
+
+
+def measurements_for_pool(experiment, pool: int, *, upload=None, upload_name=None,
+                          uploaded_for: int | None = None) -> tuple[Measurements | None, str]:
+    """The manual measurements the Review page shows for ``pool`` and where they come from.
+
+    An ``upload`` (bytes or file) that applies to the pool (:func:`upload_pools`) wins, then
+    the measurements saved with the experiment, else none: ``(measurements, "upload" | "saved"
+    | "none")``. No click is needed when switching pools: every pool with saved measurements
+    shows them.
+    """
+    n_frames = experiment.n_frames(pool)
+    interval = experiment.manifest.frame_interval_s
+    if upload is not None:
+        data = _read_bytes(upload)
+        label = _source_name(upload, upload_name)
+        if int(pool) in upload_pools(data, uploaded_for=pool if uploaded_for is None else uploaded_for,
+                                     name=label):
+            named = bool(pools_named(data, name=label))
+            return parse_measurements(data, n_frames=n_frames, frame_interval_s=interval,
+                                      pool=pool if named else None, name=label), "upload"
+    saved = load_saved_measurements(experiment, pool)
+    return (saved, "saved") if saved is not None else (None, "none")
+
+
+def save_upload(experiment, upload, *, uploaded_for: int, name=None) -> list[Path]:
+    """Save an uploaded file's measurements with the experiment for every pool it applies to."""
+    data = _read_bytes(upload)
+    label = _source_name(upload, name)
+    named = bool(pools_named(data, name=label))
+    parsed = {}
+    for pool in upload_pools(data, uploaded_for=uploaded_for, name=label):
+        if pool not in experiment.pool_numbers:
+            raise MeasurementError(f"{label}: names pool {pool}, which the experiment does not have "
+                                   f"(pools {', '.join(map(str, experiment.pool_numbers))}).")
+        parsed[pool] = parse_measurements(data, n_frames=experiment.n_frames(pool), pool=pool if named else None,
+                                          frame_interval_s=experiment.manifest.frame_interval_s, name=label)
+    # All read before any is written: a bad pool leaves the saved ones as they were.
+    return [save_measurements(experiment, pool, m) for pool, m in parsed.items()]

@@ -26,7 +26,7 @@ import numpy as np
 
 from blasto.errors import BlastoError
 from blasto.model.files import model_file, model_id
-from blasto.model.inference import DEFAULT_BATCH_SIZE, Predictor
+from blasto.model.inference import Predictor
 from blasto.store import atomic
 
 
@@ -98,10 +98,13 @@ def _predict_and_cache(experiment, pool: int, *, model_path, predictor, progress
 
 
 def predict_pools(experiment, *, model_path, pools=None, predictor=None, progress=None,
-                  overwrite: bool = False, batch_size: int = DEFAULT_BATCH_SIZE) -> dict[int, np.ndarray]:
+                  overwrite: bool = False, batch_size: int | None = None,
+                  precision: str | None = None) -> dict[int, np.ndarray]:
     """Predict (or read from the cache) several pools; the model is loaded at most once.
 
-    ``pools`` defaults to all pools. ``progress(done_frames, total_frames, pool)`` follows
+    ``pools`` defaults to all pools. ``batch_size`` and ``precision`` go to the
+    :class:`Predictor` (default: the machine's faster precision and its batch size).
+    ``progress(done_frames, total_frames, pool)`` follows
     the frames of all pools together.
     """
     pools = list(pools) if pools else experiment.pool_numbers
@@ -125,7 +128,7 @@ def predict_pools(experiment, *, model_path, pools=None, predictor=None, progres
             results[pool] = cached
         else:
             if predictor is None:
-                predictor = Predictor.load(model_path, batch_size=batch_size)
+                predictor = Predictor.load(model_path, batch_size=batch_size, precision=precision)
             results[pool] = _predict_and_cache(experiment, pool, model_path=model_path, predictor=predictor,
                                                progress=report)
         done += lengths[pool]

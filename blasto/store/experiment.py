@@ -7,9 +7,10 @@ Layout (documented in the README)::
         pools/pool01/raw.tif          cropped pool movie, (T, H, W) uint8, uncleaned
         pools/pool01/clean.tif        the same after the background flood fill
         pools/pool01/masks/frame0015.png     hand mask, black = cell (the lab's convention)
-        pools/pool01/strokes/frame0015.json  the canvas drawing behind that mask (Annotate page)
+        pools/pool01/strokes/frame0015.json  the strokes behind that mask and who made it (Annotate)
         pools/pool01/truth.tif        exact ground truth (demo only), (T, H, W) uint8, 255 = cell
-        imported/train/image0001.png  a pair imported from the lab's folders (with mask0001.png)
+        imported/train/image0001.png  a pair imported from the lab's folders (with mask0001.png;
+                                      strokes/pair0001.json once it is edited in Draw)
         measurements/pool01.csv       manual area measurements
         predictions/<model>/pool01.npy       cached cell probabilities, (T, H, W) uint8 (0-255)
 
@@ -179,6 +180,16 @@ class Experiment:
             raise ExperimentError(f"Unknown side {side!r}: use 'train' or 'validation'.")
         return self.path / "imported" / side
 
+    def imported_image_path(self, side: str, index: int) -> Path:
+        return self.imported_dir(side) / f"image{int(index):04d}.png"
+
+    def imported_mask_path(self, side: str, index: int) -> Path:
+        return self.imported_dir(side) / f"mask{int(index):04d}.png"
+
+    def imported_strokes_path(self, side: str, index: int) -> Path:
+        """The strokes file of an imported pair's mask edited in Draw (with its provenance)."""
+        return self.imported_dir(side) / "strokes" / f"pair{int(index):04d}.json"
+
     def measurements_path(self, pool: int) -> Path:
         """A pool's manual area measurements (CSV: frame, area)."""
         return self.path / "measurements" / f"pool{int(pool):02d}.csv"
@@ -289,9 +300,8 @@ class Experiment:
 
         The mask is written first and the image last, so a half-written pair is never listed.
         """
-        folder = self.imported_dir(side)
-        atomic.write_png(folder / f"mask{index:04d}.png", encode_lab_mask(cell))
-        atomic.write_png(folder / f"image{index:04d}.png", np.asarray(image, np.uint8))
+        atomic.write_png(self.imported_mask_path(side, index), encode_lab_mask(cell))
+        atomic.write_png(self.imported_image_path(side, index), np.asarray(image, np.uint8))
 
     # -- split --------------------------------------------------------------------------
     def set_split(self, train, validation) -> None:

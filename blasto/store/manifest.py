@@ -22,6 +22,8 @@ True
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
 import datetime as _dt
 from dataclasses import dataclass, field
 
@@ -38,6 +40,8 @@ ANNOTATE_EVERY = 15
 SIDES = ("train", "validation")
 #: Smallest crop box side (source pixels) a grid may produce.
 MIN_BOX = 8
+#: Bounds on what a manifest may say (a hand edit beyond them is refused as damage).
+MAX_POOLS, MAX_SIZE, MAX_FRAMES = 10_000, 8192, 10_000_000
 
 
 @dataclass(frozen=True)
@@ -243,9 +247,8 @@ class Manifest:
                 created=str(values.get("created") or ""),
                 source=SourceMovie(**known_fields(SourceMovie, values["source"])) if values.get("source") else None,
                 grid=Grid.from_dict(values["grid"]) if values.get("grid") else None,
-                size=int(values.get("size") or DEFAULT_SIZE),
-                pools=[Pool(int(p["number"]), tuple(int(v) for v in p["box"]))
-                       for p in values.get("pools") or []],
+                size=_bounded(values.get("size") or DEFAULT_SIZE, "size", 1, MAX_SIZE),
+                pools=[_pool(p) for p in values.get("pools") or []],
                 background=Background(**known_fields(Background, values.get("background"))),
                 split=Split(**{side: [int(p) for p in (values.get("split") or {}).get(side) or []]
                                for side in SIDES}),
@@ -255,32 +258,74 @@ class Manifest:
                 notes=str(values.get("notes") or ""),
                 extra={k: v for k, v in values.items() if k not in known},
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+            # A hand-edited or torn file: a list where an object belongs, "x" or 1e400 where a
+            # number belongs, ...
             raise ExperimentError(f"{source}: the manifest is damaged ({type(exc).__name__}: {exc}); "
                                   "restore it from a backup or crop the plate again.") from None
 
 
+def _bounded(value, what: str, low: int, high: int) -> int:
+    """``value`` as an int in ``low..high``, else a ValueError naming ``what`` (a hand edit)."""
+    number = int(value)  # "3" and 3.0 read as 3, as they always did; 1e400 overflows
+    if isinstance(value, bool) or not low <= number <= high:
+        raise ValueError(f"{what} {value!r} is not a whole number in {low}..{high}")
+    return number
+
+
+def _pool(values: dict) -> Pool:
+    """A pool entry of the manifest: a number and a box with top < bottom, left < right."""
+    number = _bounded(values["number"], "pool number", 1, MAX_POOLS)
+    box = tuple(_bounded(v, f"pool {number}'s box", 0, 2 ** 31) for v in values["box"])
+    if len(box) != 4 or box[2] <= box[0] or box[3] <= box[1]:
+        raise ValueError(f"pool {number}'s box {list(box)} is not top, left, bottom, right")
+    return Pool(number, box)
+
+
 def _annotation_plan(values: dict) -> AnnotationPlan:
     def frames_by_pool(mapping):
-        return {int(pool): sorted(int(f) for f in frames) for pool, frames in (mapping or {}).items()}
+        return {_bounded(pool, "pool number", 1, MAX_POOLS):
+                sorted(_bounded(f, "frame", 0, MAX_FRAMES) for f in frames)
+                for pool, frames in (mapping or {}).items()}
 
-    return AnnotationPlan(every=max(int(values.get("every") or ANNOTATE_EVERY), 1),
+    return AnnotationPlan(every=_bounded(values.get("every") or ANNOTATE_EVERY, "every", 1, MAX_FRAMES),
                           added=frames_by_pool(values.get("added")),
                           removed=frames_by_pool(values.get("removed")))
 
 
-def known_fields(cls, values) -> dict:
+def known_fields(cls, values, *, typed: bool = False) -> dict:
     """The entries of ``values`` that are fields of the dataclass ``cls``: an older or newer
     writer may add others or lack some (the defaults fill in); anything but a dict (a torn
-    file) gives none.
+    file) gives none. ``typed`` also drops values of the wrong type for fields annotated with
+    plain types (``int``, ``float | None``, ``str``, ``bool``): a file edited by hand.
 
     >>> known_fields(Background, {"cleaned": True, "added_later": 1})
+    {'cleaned': True}
+    >>> known_fields(Background, {"cleaned": True, "tolerance": "x"}, typed=True)
     {'cleaned': True}
     """
     if not isinstance(values, dict):
         return {}
+    hints = typing.get_type_hints(cls) if typed else {}
     names = {f.name for f in dataclasses.fields(cls)}
-    return {key: value for key, value in values.items() if key in names}
+    return {key: value for key, value in values.items()
+            if key in names and (key not in hints or _fits(value, hints[key]))}
+
+
+def _fits(value, hint) -> bool:
+    """Whether a JSON value suits a field's type hint (hints other than plain types pass)."""
+    options = typing.get_args(hint) if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union else (hint,)
+    if not all(o in (int, float, str, bool, type(None)) for o in options):
+        return True  # containers and the like: left to the reader of that field
+    if value is None:
+        return type(None) in options
+    if isinstance(value, bool):
+        return bool in options
+    if isinstance(value, int):
+        return (int in options or float in options) and abs(value) < 2 ** 53
+    if isinstance(value, float):
+        return float in options
+    return isinstance(value, str) and str in options
 
 
 def _float_or_none(value) -> float | None:

@@ -116,7 +116,9 @@ class ValidationScores(keras.callbacks.Callback):
         self.predictor = None
 
     def on_train_begin(self, logs=None):
-        self.predictor = Predictor(self.model)  # one trace for the whole run
+        # One trace for the whole run; the training model as it is (a bfloat16 copy would
+        # freeze its weights), in the precision it trains in.
+        self.predictor = Predictor(self.model, precision="float32")
 
     def on_epoch_end(self, epoch, logs=None):
         p = self.predictor.probabilities(self.frames.images)

@@ -95,6 +95,10 @@ class TrainConfig:
     # layer, output bias at the training masks' cell fraction (see build_unet); "keras": the
     # seed's Keras defaults (glorot_uniform, zero bias).
     init: str = "blasto"
+    # Start from the weights of this saved model (a .keras file or a run/model folder) instead
+    # of fresh ones: fine-tuning, e.g. "retrain from corrections" (blasto.annotate.retrain). Its
+    # architecture must be this run's (same start filters); None: fresh starting weights.
+    initial_model: str | None = None
     threshold: float = THRESHOLD  # for the validation Dice and IoU
     seed: int = 0
     preset: str = "blasto"
@@ -127,6 +131,10 @@ class TrainConfig:
             raise TrainingError(f"Training setting mixed_precision={self.mixed_precision!r}: use "
                                 "true (bfloat16), false (float32) or null (auto).")
         check_threshold(self.threshold)
+        if self.initial_model is not None and not (isinstance(self.initial_model, str)
+                                                   and self.initial_model.strip()):
+            raise TrainingError(f"Training setting initial_model={self.initial_model!r}: give the "
+                                "path of a saved model, or nothing for fresh starting weights.")
         if self.stop_at_val_loss is not None and self.stop_at_val_loss <= 0:
             raise TrainingError("Stop-at val_loss must be above 0.")
         if self.warmup_steps < 0 or self.warmup_steps >= self.total_steps:

@@ -69,7 +69,7 @@ class RunStatus:
         >>> RunStatus.from_dict(None).label
         '?'
         """
-        return cls(**known_fields(cls, values))
+        return cls(**known_fields(cls, values, typed=True))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -99,7 +99,7 @@ class EpochRecord:
     @classmethod
     def from_dict(cls, values) -> "EpochRecord | None":
         """An entry of history.json (None for one without an epoch number)."""
-        known = known_fields(cls, values)
+        known = known_fields(cls, values, typed=True)  # a value of the wrong type is dropped
         return cls(**known) if "epoch" in known else None
 
     def to_dict(self) -> dict:

@@ -39,7 +39,7 @@ import re
 import shutil
 from pathlib import Path
 
-from blasto.errors import TrainingError
+from blasto.errors import BlastoError, TrainingError
 from blasto.store import atomic
 from blasto.store.roots import models_root
 from blasto.train.config import LIVE_STATES, TrainConfig
@@ -142,7 +142,13 @@ class Run:
         values = read_json(path, None)
         if not isinstance(values, dict):
             raise TrainingError(f"{path}: missing or not valid JSON; this is not a usable run folder.")
-        return TrainConfig.from_dict(values)
+        try:
+            return TrainConfig.from_dict(values)
+        except BlastoError as exc:  # a setting the checks refuse: say which file holds it
+            raise TrainingError(f"{path}: {exc}") from None
+        except (TypeError, ValueError, AttributeError, OverflowError) as exc:  # edited by hand
+            raise TrainingError(f"{path}: a setting has a value of the wrong kind "
+                                f"({type(exc).__name__}: {exc}).") from None
 
     @functools.cached_property
     def active(self) -> bool:

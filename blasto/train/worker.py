@@ -163,12 +163,15 @@ def _unet_options(config: TrainConfig, train_frames) -> dict:
 
 
 def _build_model(config: TrainConfig, train_frames, *, mixed_precision: bool):
-    """The model to train, with the recipe's starting weights."""
+    """The model to train, with the recipe's starting weights or those of ``config.initial_model``."""
     from blasto.model.unet import build_unet
     from blasto.train.recipe import init_options
 
-    return build_unet(**_unet_options(config, train_frames), mixed_precision=mixed_precision,
-                      **init_options(config, train_frames.masks))
+    model = build_unet(**_unet_options(config, train_frames), mixed_precision=mixed_precision,
+                       **init_options(config, train_frames.masks))
+    if config.initial_model:
+        copy_weights(config.initial_model, model, start_filters=config.start_filters)
+    return model
 
 
 def _build_twin(config: TrainConfig, train_frames):
@@ -176,6 +179,21 @@ def _build_twin(config: TrainConfig, train_frames):
     from blasto.model.unet import build_unet
 
     return build_unet(**_unet_options(config, train_frames))
+
+
+def copy_weights(source, model, *, start_filters=None) -> None:
+    """Give ``model`` the weights of the saved model ``source`` (file or folder), or
+    :class:`TrainingError` when their layers differ (say ``start_filters`` of the run)."""
+    from blasto.model.files import load_model
+
+    weights = load_model(source).get_weights()
+    shapes = [tuple(w.shape) for w in weights]
+    if shapes != [tuple(w.shape) for w in model.get_weights()]:
+        filters = f" with {start_filters} start filters" if start_filters else ""
+        raise TrainingError(f"{source}: this model's layers differ from the U-Net this run "
+                            f"builds{filters}, so training cannot start from its weights "
+                            f"(its first layer has {shapes[0][-1] if shapes else 0} filters).")
+    model.set_weights(weights)
 
 
 def _resolve_precision(config: TrainConfig, run: Run, status: RunStatus) -> bool:

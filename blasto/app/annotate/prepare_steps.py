@@ -16,7 +16,7 @@ from blasto.prepare.crop import crop_plate
 from blasto.prepare.grid import draw_grid, suggest_grid
 from blasto.store.experiment import create_experiment, list_experiments, validate_name
 from blasto.store.manifest import Grid
-from blasto.store.roots import data_root
+from blasto.store.roots import data_root, fenced_path, is_allowed
 
 ss = st.session_state
 
@@ -39,7 +39,7 @@ def step_crop(experiment):
         movies = library.movies_under(root)
         if experiment is not None and experiment.manifest.source:
             cropped_from = Path(experiment.manifest.source.path)
-            if cropped_from.exists() and cropped_from not in movies:
+            if cropped_from.exists() and cropped_from not in movies and is_allowed(cropped_from):
                 movies.insert(0, cropped_from)
         if not movies:
             st.info(f"No movies under {root}: upload one, or copy it there.")
@@ -50,7 +50,7 @@ def step_crop(experiment):
     if path is None:
         return
     with report_errors():
-        crop_controls(Path(path))
+        crop_controls(fenced_path(path))
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

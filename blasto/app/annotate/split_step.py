@@ -11,6 +11,7 @@ from blasto.errors import BlastoError
 from blasto.prepare.split import plate_map
 from blasto.store.experiment import create_experiment, validate_name
 from blasto.store.manifest import SIDES
+from blasto.store.roots import fenced_path
 
 
 # -- step 4: split and the lab's folders ---------------------------------------------------------
@@ -56,11 +57,12 @@ def import_section(experiment):
             if not folder.strip():
                 raise BlastoError("Type the folder's path first (the folder holding train/ "
                                   "and validation/).")
-            show_report(labdata.import_lab_folder(experiment, folder.strip(), replace=replace))
+            show_report(labdata.import_lab_folder(experiment, fenced_path(folder), replace=replace))
     upload = st.file_uploader("…or a zip of that folder", type=["zip"], key="import_zip")
     if upload is not None and st.button("Import the zip", key="import_zip_go"):
         with report_errors():
-            show_report(labdata.import_lab_zip(experiment, upload.getvalue(), replace=replace))
+            show_report(labdata.import_lab_zip(experiment, upload.getvalue(), replace=replace,
+                                                name=upload.name))
 
 
 def export_section(experiment):
@@ -72,7 +74,7 @@ def export_section(experiment):
         with report_errors():
             if not target.strip():
                 raise BlastoError("Type the path of an empty folder to export into first.")
-            counts = labexport.export_lab_folder(experiment, target.strip(), force=force)
+            counts = labexport.export_lab_folder(experiment, fenced_path(target), force=force)
             st.success(f"Exported {counts['train']} train and {counts['validation']} "
                        f"validation pairs to {target.strip()}.")
             left_out = labexport.unsplit_pools(experiment)

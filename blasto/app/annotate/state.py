@@ -1,5 +1,5 @@
 """What the Annotate page keeps between reruns: its widget keys, where the Draw step is, the
-frame being edited, and the messages it carries from one run to the next."""
+masks edited in this session, and the messages it carries from one run to the next."""
 
 from __future__ import annotations
 
@@ -24,25 +24,19 @@ class Keys:
     CROP_GRID_FOR = "crop_grid_for"
     PROGRESS = "anno_progress"
     OTHER_FRAME = "anno_other"
+    SURFACE = "anno_surface"
+    MODEL = "anno_model"
 
 
 @dataclass
 class Nav:
-    """Where the Draw step is: the experiment, pool and frame shown."""
+    """Where the Draw step is: the experiment, pool and frame shown. ``pool`` is a pool number,
+    or a side ("train", "validation") for the pairs imported from the lab's folders (``frame``
+    is then the pair's number)."""
 
     experiment: str
-    pool: int
+    pool: int | str
     frame: int | None = None
-
-
-@dataclass
-class Visit:
-    """The frame being edited: its edit, the experiment folder it belongs to, and the canvas
-    made for it (a new canvas per visit, and per undo/redo/clear: see :func:`canvas_key`)."""
-
-    edit: FrameEdit
-    experiment_path: str
-    canvas_uid: int
 
 
 @dataclass
@@ -50,11 +44,34 @@ class PageState:
     """Everything this page keeps that is not a widget value."""
 
     nav: Nav | None = None
-    visit: Visit | None = None
-    canvas_count: int = 0
+    #: Every mask edited in this browser session, by target (experiment|slot): moving to
+    #: another frame and back keeps its undo history.
+    edits: dict[str, FrameEdit] = field(default_factory=dict)
+    #: The target the drawing surface shows now.
+    visit: str | None = None
+    #: The last surface event taken, per surface instance (nonce): events come again until
+    #: acknowledged, so each is taken once.
+    taken: dict[str, int] = field(default_factory=dict)
+    last_nonce: str | None = None
+    #: Brightness and contrast of the frame, per experiment.
+    views: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: The target whose save found another tab's mask on disk: the page asks what to keep.
+    conflict: str | None = None
+    #: Frame moves asked from the surface's keys (-1 previous, +1 next), done by navigation.
+    move: int = 0
+    #: A surface event changed what the whole page shows (a save): rerun it, not the fragment.
+    refresh_page: bool = False
+    #: Proposal actions asked from the surface's keys ("propose", "copy", "interpolate").
+    assist: str | None = None
+    #: The frames of a pool in the order to check them (most doubtful first), and where we are.
+    check: tuple[str, int, tuple] | None = None
+    #: Gray frames as PNG data URLs, by target (the surface gets one per frame).
+    images: dict[str, str] = field(default_factory=dict)
     #: (step it is shown on, text): a step's result, shown while the user is on the next step.
     notice: tuple[str, str] | None = None
     error: str | None = None
+    #: Short messages for the next run (saved on leaving, conflicts left for later).
+    toasts: list[str] = field(default_factory=list)
     #: Widget values to set at the start of the next run, before the widgets are drawn.
     pending: dict = field(default_factory=dict)
 
