@@ -23,7 +23,7 @@ SCRIPT = textwrap.dedent("""
     from blasto.train.worker import train
 
     tiny_experiment(pools=3, frames=4)
-    config = TrainConfig(experiment="tiny", epochs=2, steps_per_epoch=2, batch_size=2,
+    config = TrainConfig(experiment="tiny", epochs=2, steps_per_epoch=3, batch_size=2,
                          start_filters=4, mixed_precision=False)
     stop = threading.Event()
     # Stop after the first step (as the Stop button does): fit ends within one more batch.
