@@ -43,7 +43,7 @@ sys.path.insert(0, str(REPO))
 from _common import demo_data, forward_flops, matmul_peak, peak_rss_mb  # noqa: E402
 
 
-def load_frames(data: Path, pools) -> "np.ndarray":
+def load_frames(data: Path, pools):
     import numpy as np
 
     from blasto.store.experiment import open_experiment

@@ -70,6 +70,16 @@ def test_predict_writes_events_beside_the_areas(collapsing, tmp_path):
     assert pd.read_csv(out / "events.csv")["start_frame"].tolist() == [COLLAPSE]
 
 
+def test_predict_without_a_frame_interval_writes_areas_and_says_why_no_events(collapsing, tmp_path, capsys):
+    collapsing.manifest.frame_interval_s = None
+    collapsing.save_manifest()
+    out = tmp_path / "out"
+    assert cli_main(["predict", "--experiment", "one", "--model", "dark", "--min-size", "10",
+                     "--masks", "none", "--no-movie", "--out", str(out)]) == 0
+    assert "no frame interval, so no collapse events" in capsys.readouterr().out
+    assert len(pd.read_csv(out / "areas.csv")) == FRAMES and not (out / "events.csv").exists()
+
+
 def test_report_writes_one_page_with_figures(collapsing, tmp_path):
     out = tmp_path / "report"
     assert cli_main(["report", "--experiment", "one", "--model", "dark", "--min-size", "10", "--out", str(out)]) == 0

@@ -151,17 +151,19 @@ def process_plate(plate: PlateMovie, settings: PlateSettings, out, *, progress=N
     interval = experiment.manifest.frame_interval_s
     for index, (pool, probs) in enumerate(probabilities.items(), start=1):
         masks, table = pool_results(experiment, pool, probs, post=settings.post)
-        found = events.pool_events(experiment, pool, masks, unit=best_unit(table))
-        columns = events.frame_columns(found, len(table))
-        table["collapse"], table["event"] = columns["collapse"].to_numpy(), columns["event"].to_numpy()
+        if interval:  # collapses are defined in time: none without a frame interval
+            found = events.pool_events(experiment, pool, masks, unit=best_unit(table))
+            columns = events.frame_columns(found, len(table))
+            table["collapse"], table["event"] = columns["collapse"].to_numpy(), columns["event"].to_numpy()
+            pool_events.append(found)
         tables.append(table)
-        pool_events.append(found)
         write_ome_masks(folder / "masks" / f"pool{pool:02d}.ome.tif", masks,
                         pixel_size_um=pool_pixel_size_um(experiment.manifest, pool),
                         frame_interval_s=interval)
         report(PlateProgress(plate.name, "measuring", index, len(probabilities)))
-    atomic.write_text(folder / "events.csv", events.events_table(pool_events).to_csv(index=False))
-    atomic.write_text(folder / "summary.csv", events.summary_table(pool_events).to_csv(index=False))
+    if pool_events:
+        atomic.write_text(folder / "events.csv", events.events_table(pool_events).to_csv(index=False))
+        atomic.write_text(folder / "summary.csv", events.summary_table(pool_events).to_csv(index=False))
     areas = export_areas(tables, model=model_id(settings.model), post=settings.post)
     atomic.write_text(folder / "areas.csv", areas.to_csv(index=False))
     seconds = time.perf_counter() - started

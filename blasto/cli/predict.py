@@ -107,14 +107,21 @@ def run(args) -> int:
                                   overwrite=args.overwrite, batch_size=args.batch_size, precision=args.precision)
     all_masks = masks_of_pools(probabilities, post=post)
     tables, events = [], []
+    # Collapse events are defined in time (a drop within so many minutes): without a frame
+    # interval there are none to find, but the areas and masks are still worth writing.
+    timed = bool(experiment.manifest.frame_interval_s)
+    if not timed:
+        print(f"{experiment.path / 'manifest.json'}: no frame interval, so no collapse events "
+              "(areas and masks only)")
     write_bar = progress_bar("writing   ")
     for index, (pool, masks) in enumerate(all_masks.items(), start=1):
         table = area_table(experiment, pool, pixel_areas(masks))
-        found = pool_events(experiment, pool, masks, settings=settings, unit=best_unit(table))
-        columns = frame_columns(found, len(table))
-        table["collapse"], table["event"] = columns["collapse"].to_numpy(), columns["event"].to_numpy()
+        if timed:
+            found = pool_events(experiment, pool, masks, settings=settings, unit=best_unit(table))
+            columns = frame_columns(found, len(table))
+            table["collapse"], table["event"] = columns["collapse"].to_numpy(), columns["event"].to_numpy()
+            events.append(found)
         tables.append(table)
-        events.append(found)
         if args.masks == "png":
             for frame, mask in enumerate(masks):
                 atomic.write_png(out / "masks" / f"pool{pool:02d}" / f"frame{frame:04d}.png", encode_lab_mask(mask))
@@ -130,9 +137,12 @@ def run(args) -> int:
         write_bar(index, len(all_masks))
     csv = out / "areas.csv"
     atomic.write_text(csv, export_areas(tables, model=name, post=post).to_csv(index=False))
-    atomic.write_text(out / "events.csv", events_table(events).to_csv(index=False))
-    atomic.write_text(out / "summary.csv", summary_table(events).to_csv(index=False))
-    print(f"wrote {csv}, {out / 'events.csv'} ({sum(e.n_collapses for e in events)} collapses; {settings.describe()})"
+    if timed:
+        atomic.write_text(out / "events.csv", events_table(events).to_csv(index=False))
+        atomic.write_text(out / "summary.csv", summary_table(events).to_csv(index=False))
+    found_text = (f", {out / 'events.csv'} ({sum(e.n_collapses for e in events)} collapses; {settings.describe()})"
+                  if timed else "")
+    print(f"wrote {csv}{found_text}"
           + ("" if args.masks == "none" else f", masks in {out / 'masks'}")
           + ("" if args.no_movie else f", overlay movies in {out / 'overlay'}"))
     sys.stdout.flush()
