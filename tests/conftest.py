@@ -61,6 +61,27 @@ def demo_source(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope="session")
+def tiny_model_file(tmp_path_factory):
+    """An untrained 4-filter U-Net for 32x32 frames, saved in a run folder (made once)."""
+    from blasto.model.unet import build_unet
+
+    folder = tmp_path_factory.mktemp("models") / "tiny-run"
+    folder.mkdir()
+    build_unet(input_size=32, start_filters=4, dropout=False).save(folder / "best.keras")
+    return folder / "best.keras"
+
+
+@pytest.fixture
+def tiny_model(tiny_model_file, roots):
+    """The tiny model's run folder copied into this test's models/ folder (the only model there)."""
+    import shutil
+
+    folder = roots[1] / "tiny-run"
+    shutil.copytree(tiny_model_file.parent, folder)
+    return folder
+
+
 @pytest.fixture
 def demo_roots(demo_source, roots):
     """``roots`` with a private copy of the demo data (and the shipped demo model, if any)."""

@@ -39,28 +39,6 @@ def small_experiment(name="small", *, pools=3, size=SIZE, frames=FRAMES):
     return experiment
 
 
-@pytest.fixture(scope="module")
-def tiny_model_file(tmp_path_factory):
-    """An untrained 4-filter U-Net for 32x32 frames, saved in a run folder."""
-    from blasto.model.unet import build_unet
-
-    folder = tmp_path_factory.mktemp("models") / "tiny-run"
-    folder.mkdir()
-    model = build_unet(input_size=SIZE, start_filters=4, dropout=False)
-    model.save(folder / "best.keras")
-    return folder / "best.keras"
-
-
-@pytest.fixture
-def tiny_model(tiny_model_file, roots):
-    """The tiny model's run folder copied into this test's models/ folder."""
-    import shutil
-
-    folder = roots[1] / "tiny-run"
-    shutil.copytree(tiny_model_file.parent, folder)
-    return folder
-
-
 class CountingPredictor(Predictor):
     """A Predictor that also counts how many times it was asked for a whole movie."""
 

@@ -18,27 +18,6 @@ from synthetic import disc, tiny_experiment  # noqa: E402
 SIZE = 32
 
 
-@pytest.fixture(scope="module")
-def tiny_model_file(tmp_path_factory):
-    """An untrained 4-filter U-Net for 32x32 frames, saved in a run folder."""
-    from blasto.model.unet import build_unet
-
-    folder = tmp_path_factory.mktemp("models") / "tiny-run"
-    folder.mkdir()
-    build_unet(input_size=SIZE, start_filters=4, dropout=False).save(folder / "best.keras")
-    return folder / "best.keras"
-
-
-@pytest.fixture
-def tiny_model(tiny_model_file, roots):
-    """The tiny model's run folder in this test's models/ folder (the only model there)."""
-    import shutil
-
-    folder = roots[1] / "tiny-run"
-    shutil.copytree(tiny_model_file.parent, folder)
-    return folder
-
-
 class ConstantPredictor:
     """P(cell) = 1 inside a disc, 0 elsewhere, for every frame (blurred on ``blurred`` frames of
     a whole movie); counts its calls."""

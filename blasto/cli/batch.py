@@ -8,13 +8,11 @@ named), 2 on bad arguments.
 
 from __future__ import annotations
 
-import argparse
 import os
 
-from blasto.masks import THRESHOLD
+from blasto.cli.predict import add_post_arguments, post_from
 from blasto.model.inference import DEFAULT_BATCH_SIZE
 from blasto.prepare.clean import DEFAULT_TOLERANCE, check_tolerance
-from blasto.review.areas import KEEP_CHOICES, PostProcessing
 
 HELP = "Crop, clean, predict and measure many plate movies on Dask; per-plate and combined results."
 
@@ -34,13 +32,7 @@ def add_arguments(parser):
     parser.add_argument("--size", type=int, default=256, help="working size of each pool movie (default 256)")
     parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
                         help=f"background flood-fill tolerance (default {DEFAULT_TOLERANCE})")
-    parser.add_argument("--threshold", type=float, default=THRESHOLD, help=f"P(cell) threshold (default {THRESHOLD})")
-    parser.add_argument("--fill-holes", action=argparse.BooleanOptionalAction, default=True,
-                        help="fill holes inside objects (default: yes)")
-    parser.add_argument("--keep", choices=KEEP_CHOICES, default=PostProcessing.keep,
-                        help=f"objects to keep in each frame (default {PostProcessing.keep})")
-    parser.add_argument("--min-size", type=int, default=PostProcessing.min_size, metavar="PX",
-                        help=f"drop objects smaller than this (default {PostProcessing.min_size})")
+    add_post_arguments(parser)  # the same post-processing options as predict
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="frames per network call")
     parser.add_argument("--shard", metavar="K/N",
                         help="do only shard K of N (K from 0) of the sorted plates, for job arrays; "
@@ -71,8 +63,7 @@ def run(args) -> int:
         parse_grid(args.grid, rows=args.rows, cols=args.cols)  # refuse a bad grid before starting
     if args.workers is not None and args.workers < 1:
         raise BlastoError(f"--workers {args.workers}: give at least 1.")
-    post = PostProcessing(threshold=args.threshold, fill_holes=args.fill_holes, keep=args.keep,
-                          min_size=args.min_size)
+    post = post_from(args)
     model = resolve_model(args.model)
     model_file(model)  # a folder without a model is refused here, not on every worker
     settings = PlateSettings(model=os.path.abspath(model), grid=args.grid, rows=args.rows, cols=args.cols,
