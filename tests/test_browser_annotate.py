@@ -213,6 +213,33 @@ def test_propose_erase_save_reload(app, page):
     assert '"origin": "model"' in strokes.read_text()
 
 
+def test_retrain_from_corrections_starts_a_run_from_the_chosen_model_and_stops(app, page):
+    """The Retrain button starts an ordinary training run (its own process) from the default
+    model, visible in the panel; Stop ends it."""
+    pytest.importorskip("blasto.annotate.retrain")
+    if not (app.models / "demo").is_dir():
+        pytest.skip("no shipped demo model")
+    import json
+    from pathlib import Path
+
+    open_frame(page, app.url, 4, 7)
+    page.get_by_text("Retrain from corrections").first.click()
+    page.get_by_role("button", name="Retrain from corrections").click()
+    page.get_by_text("Training run").first.wait_for(timeout=60_000)
+    (run,) = [p for p in app.models.iterdir() if (p / "config.json").is_file() and p.name != "demo"]
+    config = json.loads((run / "config.json").read_text())
+    assert config["experiment"] == "demo"
+    assert Path(config["initial_model"]).parent.resolve() == (app.models / "demo").resolve()
+    page.get_by_role("button", name="Stop").click()
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        state = json.loads((run / "status.json").read_text()).get("state") if (run / "status.json").exists() else None
+        if state in ("stopped", "finished", "failed"):
+            break
+        time.sleep(1)
+    assert state in ("stopped", "finished"), state
+
+
 def test_crop_clean_draw_and_export_a_plate_from_the_demo_movie(app, page, tmp_path):
     page.goto(f"{app.url}/Annotate?step=crop")
     wait_for_app(page)
