@@ -11,9 +11,17 @@ from conftest import wait_for_app
 pytestmark = pytest.mark.timeout(300)
 
 
-def frame_shown(page) -> int:
-    """The player's frame (its label says the same: "Frame N of 143")."""
-    return int(page.locator(".bp").get_attribute("data-frame"))
+def frame_shown(page, timeout=10.0) -> int:
+    """The player's frame (its label says the same: "Frame N of 143").
+
+    While the page reruns, Streamlit can show the new player beside the old one for a moment:
+    wait until one is left."""
+    players = page.locator(".bp")
+    deadline = time.time() + timeout
+    while players.count() != 1 and time.time() < deadline:
+        time.sleep(0.1)
+    assert players.count() == 1, f"{players.count()} players on the page"
+    return int(players.get_attribute("data-frame"))
 
 
 def wait_frame(page, predicate, timeout=30.0) -> int:
