@@ -123,7 +123,7 @@ def export_bioimageio(model_path, out, *, experiment: str | None = None) -> Expo
     import tifffile
     import yaml
 
-    from blasto.model.files import list_models, load_model, model_file, model_id, resolve_model
+    from blasto.model.files import load_model, model_file, model_id, resolve_model, trained_on
     from blasto.train.runs import CONFIG, Run
 
     out = Path(out)
@@ -133,12 +133,11 @@ def export_bioimageio(model_path, out, *, experiment: str | None = None) -> Expo
     keras_file = model_file(source)
     name = model_id(source)
     folder = keras_file.parent
-    entry = next((m for m in list_models() if m.path.resolve() == folder.resolve()), None)
-    run_experiment = entry.experiment if entry else None
-    val_dice = entry.val_dice if entry else None
-    trained = None
-    if (folder / CONFIG).is_file():
-        config = Run(folder).config
+    run_experiment, val_dice, trained = None, None, None
+    if (folder / CONFIG).is_file():  # a training run: what it was trained on, and how
+        run = Run(folder)
+        run_experiment, val_dice = trained_on(run)
+        config = run.config
         trained = (f"{config.epochs} epochs of {config.steps_per_epoch} steps at batch "
                    f"{config.batch_size}, start filters {config.start_filters}.")
     model = load_model(keras_file)

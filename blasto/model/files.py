@@ -165,7 +165,7 @@ def list_models(*, root=None) -> list[ModelEntry]:
         file = model_in_folder(folder) if folder.is_dir() and not folder.name.startswith(".") else None
         if file is None:
             continue
-        experiment, val_dice = _trained_on(Run(folder)) if (folder / CONFIG).is_file() else (None, None)
+        experiment, val_dice = trained_on(Run(folder)) if (folder / CONFIG).is_file() else (None, None)
         stat = file.stat()
         entries.append(ModelEntry(name=folder.name, path=folder, model_file=file, experiment=experiment,
                                   val_dice=val_dice, date=_dt.datetime.fromtimestamp(stat.st_mtime),
@@ -174,7 +174,7 @@ def list_models(*, root=None) -> list[ModelEntry]:
     return entries
 
 
-def _trained_on(run) -> tuple[str | None, float | None]:
+def trained_on(run) -> tuple[str | None, float | None]:
     """(experiment, validation Dice at the best epoch) of a training run's folder."""
     try:
         experiment = run.config.experiment
